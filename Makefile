@@ -1,0 +1,51 @@
+# Shelfkeeper — the commands a fresh machine needs. `make run` and `make test` install what they use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# make run talks to the local simulator unless the environment says otherwise.
+export VPP_SERVICE_URL ?= http://127.0.0.1:9090/mdm/v2
+export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:9090/lookup
+
+.PHONY: run test lint fmt install chromium clean-var bench-simulator
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+# Secrets for a development install, made once and kept out of git.
+.env:
+	@$(PYTHON) -c "import base64, secrets; print('DEBUG=true'); print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('VPP_TOKEN_KEY=' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > .env
+	@echo "Wrote .env with a new SECRET_KEY and VPP_TOKEN_KEY (keep it: stored tokens need that key)."
+
+run: $(STAMP) .env
+	$(PY) manage.py portal_setup
+	$(VENV)/bin/honcho start -f Procfile.dev
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: $(STAMP) chromium lint
+	$(PY) -m pytest
+
+bench-simulator: $(STAMP)
+	$(PY) tests/perf/bench_simulator_generate.py
+
+clean-var:
+	rm -rf var

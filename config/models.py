@@ -1,0 +1,1 @@
+"""No models. The module exists so Django sends this app's post_migrate signal (roles sync)."""

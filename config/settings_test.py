@@ -1,0 +1,25 @@
+"""Settings for the test suite: the real settings, fed a test environment.
+
+DATABASE_URL and REDIS_URL pass through untouched, so CI runs on PostgreSQL and Redis while a
+laptop uses SQLite and the embedded broker in a throwaway folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ["ENV_FILE"] = ""  # a developer's .env must not change what the tests see
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="shelfkeeper-test-"))
+os.environ.setdefault("SECURE_COOKIES", "false")
+# A fixed Fernet key so encrypted fixtures are stable; never used outside tests.
+os.environ.setdefault("VPP_TOKEN_KEY", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=")
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+HEALTHZ_TIMEOUT = 5

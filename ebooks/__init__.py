@@ -1,0 +1,1 @@
+"""The eBook catalogue per token: metadata, license counts, dashboards."""

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from config.roles import LICENSE_VIEWERS, OPERATORS, PORTAL_ADMINS
+
+pytest_plugins = ["tests.simulator_fixtures"]
+
+
+def _user_in_role(django_user_model, role: str):
+    user = django_user_model.objects.create_user(
+        username=role.lower().replace(" ", "-"), password="pw-for-tests", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def portal_admin(django_user_model):
+    return _user_in_role(django_user_model, PORTAL_ADMINS)
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return _user_in_role(django_user_model, OPERATORS)
+
+
+@pytest.fixture
+def license_viewer(django_user_model):
+    return _user_in_role(django_user_model, LICENSE_VIEWERS)
+
+
+def _client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def portal_admin_client(client, portal_admin):
+    return _client_for(client, portal_admin)
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    return _client_for(client, operator)
+
+
+@pytest.fixture
+def viewer_client(client, license_viewer):
+    return _client_for(client, license_viewer)
+
+
+@pytest.fixture
+def live_worker():
+    """A real Celery worker consuming from the configured broker, in a thread."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker

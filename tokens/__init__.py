@@ -1,0 +1,1 @@
+"""VPP tokens: upload, parse, encryption at rest, expiry, and the client-context claim."""

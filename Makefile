@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # make run talks to the local simulator unless the environment says otherwise.
-export VPP_SERVICE_URL ?= http://127.0.0.1:9090/mdm/v2
-export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:9090/lookup
+export SIMULATOR_PORT ?= 9090
+export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
+export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
 
 .PHONY: run test lint fmt install chromium clean-var bench-simulator
 

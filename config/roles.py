@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 from django.apps import apps
-from django.contrib.auth.models import Group, Permission
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +49,9 @@ def declared_permissions() -> dict[str, set[tuple[str, str]]]:
 
 def roles_sync() -> dict[str, int]:
     """Create the role groups and set each one's permissions to exactly the declared set."""
+    # Imported here: app configs import this module before the model registry is ready.
+    from django.contrib.auth.models import Group, Permission
+
     counts = {}
     for role, wanted in declared_permissions().items():
         group, _ = Group.objects.get_or_create(name=role)

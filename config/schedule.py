@@ -30,6 +30,10 @@ BEAT_TABLE: tuple[BeatEntry, ...] = (
     BeatEntry(
         "beat heartbeat", "BEAT_HEARTBEAT_CRON", "* * * * *", "config.tasks.beat_heartbeat", 50
     ),
+    # Token states (expiry, revocation, claims) and expiry alert emails.
+    BeatEntry(
+        "token check", "TOKEN_CHECK_CRON", "0 6 * * *", "tokens.tasks.tokens_check", 23 * 3600
+    ),
 )
 
 

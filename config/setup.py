@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.test.utils import override_settings
 
 from config.roles import PORTAL_ADMINS
 
@@ -39,3 +41,48 @@ def admin_ensure(*, username: str = "admin") -> AdminLogin:
     recorded.touch(mode=0o600)
     recorded.write_text(password + "\n")
     return AdminLogin(username=username, password=password)
+
+
+DEMO_ORG = "Springfield Public Schools"
+DEMO_LOCATION = "Central Library"
+DEMO_APPLE_ID = "books@springfield.example"
+
+
+def simulator_state_path():
+    """Where `make run`'s simulator keeps its state (the Procfile passes the same path)."""
+    return settings.VAR_DIR / "simulator.state"
+
+
+def _points_at_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in {"127.0.0.1", "localhost", "::1"}
+
+
+def demo_token_ensure() -> str | None:
+    """On a first start against the local simulator, issue a demo token and import it.
+
+    The simulator runs in this process just long enough to answer the import, on a free port and
+    with the state file `make run`'s simulator loads next, so the claim is already in place.
+    Returns the imported token's name, or None when there was nothing to do.
+    """
+    from apple.simulator import Simulator
+    from tokens.models import VppToken
+    from tokens.services import token_import
+
+    if VppToken.objects.exists() or not _points_at_loopback(settings.VPP_SERVICE_URL):
+        return None
+    simulator = Simulator(state_path=simulator_state_path(), event_delay=1.0)
+    simulator.start(port=0)
+    try:
+        content = simulator.issue_token(org=DEMO_ORG, location=DEMO_LOCATION)
+        with override_settings(
+            VPP_SERVICE_URL=simulator.api_url, VPP_STORE_LOOKUP_URL=simulator.lookup_url
+        ):
+            token = token_import(
+                file_bytes=content.encode(),
+                apple_id=DEMO_APPLE_ID,
+                account_type="education",
+                name=f"{DEMO_LOCATION} (demo)",
+            )
+    finally:
+        simulator.stop()
+    return token.name

@@ -25,6 +25,12 @@ def test_the_three_roles_exist_after_migrate():
     assert ROLES == ("Portal admins", "Operators", "License viewers")
 
 
+def test_apps_declare_their_own_permissions():
+    assert "tokens.add_vpptoken" in _permissions(PORTAL_ADMINS)
+    assert "tokens.add_vpptoken" not in _permissions(OPERATORS)
+    assert "tokens.view_vpptoken" in _permissions(LICENSE_VIEWERS)
+
+
 def test_portal_admins_manage_people_who_sign_in():
     assert {"auth.add_user", "auth.change_user", "auth.view_user"} <= _permissions(PORTAL_ADMINS)
 
@@ -53,8 +59,9 @@ def test_app_declarations_reach_the_groups(monkeypatch):
     monkeypatch.setattr(
         config, "role_permissions", {LICENSE_VIEWERS: ["view_group"]}, raising=False
     )
+    before = _permissions(LICENSE_VIEWERS)
     roles_sync()
-    assert _permissions(LICENSE_VIEWERS) == {"auth.view_group"}
+    assert _permissions(LICENSE_VIEWERS) == before | {"auth.view_group"}
 
 
 def test_an_unknown_role_is_refused(monkeypatch):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from config.setup import admin_ensure
+from config.setup import admin_ensure, demo_token_ensure
 
 
 class Command(BaseCommand):
@@ -16,10 +16,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
+        parser.add_argument(
+            "--no-demo", action="store_true", help="do not import the demo token on first start"
+        )
 
-    def handle(self, *args, username: str, **options) -> None:
+    def handle(self, *args, username: str, no_demo: bool, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         login = admin_ensure(username=username)
+        if not no_demo and (name := demo_token_ensure()):
+            self.stdout.write(f"Imported the demo token “{name}” from the local simulator.")
         line = "=" * 64
         self.stdout.write(line)
         self.stdout.write("Shelfkeeper admin: http://127.0.0.1:8000/admin/")

@@ -1,0 +1,233 @@
+"""Token pages: list with state badges, upload, renew, take control. Logic lives in services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from tokens import services
+from tokens.forms import TakeControlForm, TokenRenewForm, TokenUploadForm
+from tokens.models import VppToken
+from tokens.parsing import MAX_FILE_BYTES
+
+BADGE_COLOURS = {
+    VppToken.State.VALID: "#1e7e34",
+    VppToken.State.EXPIRING_SOON: "#b8860b",
+    VppToken.State.EXPIRED: "#ba2121",
+    VppToken.State.INVALID: "#ba2121",
+    VppToken.State.CLAIMED_ELSEWHERE: "#6f42c1",
+}
+# Owned by the sync app; linked by name so this app imports nothing from it.
+SYNC_NOW_URL_NAME = "admin:sync_token_sync_now"
+
+
+def _read_upload(upload) -> bytes:
+    return upload.read(MAX_FILE_BYTES + 1)
+
+
+@admin.register(VppToken)
+class VppTokenAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "org_name",
+        "location_name",
+        "apple_id",
+        "account_type",
+        "state_badge",
+        "expires",
+        "last_sync",
+        "book_count",
+    )
+    list_filter = ("state", "account_type")
+    search_fields = ("name", "org_name", "location_name", "apple_id", "location_uid")
+    fields = (
+        "name",
+        "apple_id",
+        "account_type",
+        "org_name",
+        "location_name",
+        "location_uid",
+        "country_code",
+        "store_platform",
+        "state_badge",
+        "state_reason",
+        "foreign_holder",
+        "expires",
+        "claimed_at",
+        "checked_at",
+        "last_sync",
+        "book_count",
+        "created_at",
+        "renewed_at",
+        "alerts_sent",
+    )
+    readonly_fields = tuple(f for f in fields if f != "name")
+    change_form_template = "admin/tokens/vpptoken/change_form.html"
+
+    # --- columns ----------------------------------------------------------------------
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, token: VppToken) -> str:
+        return format_html(
+            '<span class="portal-badge" style="background:{}">{}</span>',
+            BADGE_COLOURS.get(token.state, "#666"),
+            token.get_state_display(),
+        )
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, token: VppToken) -> str:
+        days = (token.expires_at - timezone.now()).days
+        left = "expired" if token.expires_at <= timezone.now() else f"{days} days left"
+        return format_html("{}<br><small>{}</small>", f"{token.expires_at:%Y-%m-%d}", left)
+
+    @admin.display(description="last sync", ordering="last_sync_at")
+    def last_sync(self, token: VppToken) -> str:
+        if token.last_sync_at is None:
+            return "never"
+        result = "ok" if token.last_sync_ok else "failed"
+        return format_html(
+            "{}<br><small>{}</small>",
+            f"{timezone.localtime(token.last_sync_at):%Y-%m-%d %H:%M}",
+            f"{result}: {token.last_sync_summary}" if token.last_sync_summary else result,
+        )
+
+    @admin.display(description="held by")
+    def foreign_holder(self, token: VppToken) -> str:
+        if not token.is_claimed_elsewhere:
+            return "Shelfkeeper (this installation)" if token.claimed_at else "—"
+        holder = token.foreign_mdm_name or "?"
+        return f"{holder} (id {token.foreign_mdm_id}) {token.foreign_mdm_metadata}"
+
+    @admin.display(description="alert emails sent")
+    def alerts_sent(self, token: VppToken) -> str:
+        alerts = token.alerts.order_by("-sent_at")[:20]
+        if not alerts:
+            return "none"
+        return format_html(
+            "<br>".join(["{}"] * len(alerts)),
+            *(f"{a.sent_at:%Y-%m-%d %H:%M} — {a.get_kind_display()}" for a in alerts),
+        )
+
+    # --- pages ------------------------------------------------------------------------
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:pk>/renew/",
+                self.admin_site.admin_view(self.renew_view),
+                name="tokens_vpptoken_renew",
+            ),
+            path(
+                "<int:pk>/take-control/",
+                self.admin_site.admin_view(self.take_control_view),
+                name="tokens_vpptoken_take_control",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Upload a token file: the only way a token comes into the portal."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = TokenUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                token = services.token_import(
+                    file_bytes=_read_upload(data["token_file"]),
+                    apple_id=data["apple_id"],
+                    account_type=data["account_type"],
+                    name=data["name"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.log_addition(request, token, "Uploaded token file")
+                self._report_claim(request, token, "uploaded")
+                return HttpResponseRedirect(
+                    reverse("admin:tokens_vpptoken_change", args=[token.pk])
+                )
+        return self._render(request, "admin/tokens/vpptoken/upload.html", form, "Upload a token")
+
+    def renew_view(self, request, pk: int):
+        token = get_object_or_404(VppToken, pk=pk)
+        if not self.has_change_permission(request, token):
+            raise PermissionDenied
+        form = TokenRenewForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.token_renew(
+                    token=token, file_bytes=_read_upload(form.cleaned_data["token_file"])
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.log_change(request, token, "Renewed token file")
+                self._report_claim(request, token, "renewed")
+                return HttpResponseRedirect(
+                    reverse("admin:tokens_vpptoken_change", args=[token.pk])
+                )
+        return self._render(
+            request, "admin/tokens/vpptoken/renew.html", form, f"Renew {token}", token
+        )
+
+    def take_control_view(self, request, pk: int):
+        token = get_object_or_404(VppToken, pk=pk)
+        if not self.has_change_permission(request, token):
+            raise PermissionDenied
+        form = TakeControlForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.token_take_control(token=token)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.log_change(request, token, "Took control of the location")
+                messages.success(request, f"Shelfkeeper now manages “{token}” at Apple.")
+                return HttpResponseRedirect(
+                    reverse("admin:tokens_vpptoken_change", args=[token.pk])
+                )
+        title = f"Take control of {token}"
+        return self._render(request, "admin/tokens/vpptoken/take_control.html", form, title, token)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {"sync_now_url": self._sync_now_url(object_id)}
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **context}
+        )
+
+    def _render(self, request, template, form, title, token=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "form": form,
+            "original": token,
+            "max_kb": MAX_FILE_BYTES // 1024,
+        }
+        return TemplateResponse(request, template, context)
+
+    def _report_claim(self, request, token: VppToken, verb: str) -> None:
+        if token.is_claimed_elsewhere:
+            messages.warning(
+                request,
+                f"Token “{token}” {verb}, but its location is assigned to another product "
+                f"({token.foreign_mdm_name or token.foreign_mdm_id}). Nothing was changed at "
+                "Apple. "
+                "Use Take control if Shelfkeeper should manage it.",
+            )
+        else:
+            messages.success(request, f"Token “{token}” {verb}; Shelfkeeper manages its location.")
+
+    @staticmethod
+    def _sync_now_url(object_id) -> str | None:
+        try:
+            return reverse(SYNC_NOW_URL_NAME, args=[object_id])
+        except NoReverseMatch:
+            return None

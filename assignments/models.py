@@ -1,0 +1,240 @@
+"""People, groups and devices (the directory); who should and who does hold each book."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from ebooks.models import EBook
+from tokens.models import VppToken
+
+
+class Person(models.Model):
+    email = models.EmailField(unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    managed_apple_id = models.CharField(
+        "managed Apple ID",
+        max_length=254,
+        blank=True,
+        help_text="Set when the person has a Managed Apple Account: no invitation is needed.",
+    )
+    active = models.BooleanField(default=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "people"
+        ordering = ("email",)
+        indexes = [models.Index(fields=("display_name",), name="person_display_name")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.email}>" if self.display_name else self.email
+
+    @property
+    def has_managed_apple_id(self) -> bool:
+        return bool(self.managed_apple_id)
+
+
+class UserGroup(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    members = models.ManyToManyField(Person, through="Membership", related_name="user_groups")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    group = models.ForeignKey(UserGroup, on_delete=models.CASCADE, related_name="memberships")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="memberships")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("group", "person"), name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} in {self.group}"
+
+
+class Device(models.Model):
+    serial_number = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    os_version = models.CharField("OS version", max_length=40, blank=True)
+    owner = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+    )
+    has_books_app = models.BooleanField("Books app installed", default=True)
+
+    class Meta:
+        ordering = ("serial_number",)
+
+    def __str__(self) -> str:
+        return f"{self.name or self.model or 'Device'} ({self.serial_number})"
+
+
+class AppleUser(models.Model):
+    """A user this installation registered with Apple for one token.
+
+    The clientUserId is ours (it starts with this installation's prefix) and is never reused
+    for another person. Users other products registered are never stored.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be registered"
+        REGISTERED = "registered", "Invited (not yet accepted)"
+        ASSOCIATED = "associated", "Joined"
+        RETIRED = "retired", "Retired"
+        FAILED = "failed", "Registration failed"
+
+    token = models.ForeignKey(VppToken, on_delete=models.CASCADE, related_name="apple_users")
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="apple_users"
+    )
+    client_user_id = models.CharField(max_length=100)
+    email = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    invite_code = models.CharField(max_length=100, blank=True)
+    id_hash = models.CharField(max_length=200, blank=True)
+    managed = models.BooleanField(default=False, help_text="Registered with a Managed Apple ID.")
+    invitation_sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    event_id = models.CharField(max_length=100, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Apple user"
+        constraints = [
+            models.UniqueConstraint(
+                fields=("token", "client_user_id"), name="apple_user_unique_client_id"
+            ),
+            # One live Apple user per person and token; retired ones may pile up.
+            models.UniqueConstraint(
+                fields=("token", "person"),
+                condition=~Q(status="retired") & Q(person__isnull=False),
+                name="apple_user_one_per_person_token",
+            ),
+        ]
+        indexes = [models.Index(fields=("token", "status"), name="apple_user_token_status")]
+
+    def __str__(self) -> str:
+        return self.email or self.client_user_id
+
+
+class License(models.Model):
+    """A book license as we know it: held at Apple, on its way, or held back and why."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending at Apple"
+        ASSIGNED = "assigned", "Assigned"
+        WAITING_INVITATION = "waiting_invitation", "Waiting for the invitation to be accepted"
+        NOT_ENOUGH = "not_enough", "Not enough licenses"
+        FAILED = "failed", "Failed"
+
+    token = models.ForeignKey(VppToken, on_delete=models.CASCADE, related_name="licenses")
+    ebook = models.ForeignKey(EBook, on_delete=models.CASCADE, related_name="licenses")
+    apple_user = models.ForeignKey(AppleUser, on_delete=models.CASCADE, related_name="licenses")
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="licenses"
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    error_number = models.IntegerField(null=True, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    event_id = models.CharField(max_length=100, blank=True)
+    kept = models.BooleanField(
+        default=False,
+        help_text="No assignment asks for it any more; book licenses cannot be taken back.",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("ebook", "apple_user"), name="license_unique")
+        ]
+        indexes = [
+            models.Index(fields=("ebook", "state"), name="license_ebook_state"),
+            models.Index(fields=("person", "state"), name="license_person_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ebook} → {self.apple_user}"
+
+
+class GroupAssignment(models.Model):
+    """The desired state: a book offered (Available) or pushed (Required) to a user group."""
+
+    class Intent(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        REQUIRED = "required", "Required"
+
+    ebook = models.ForeignKey(EBook, on_delete=models.CASCADE, related_name="group_assignments")
+    group = models.ForeignKey(UserGroup, on_delete=models.CASCADE, related_name="assignments")
+    intent = models.CharField(max_length=10, choices=Intent.choices)
+    excluded_groups = models.ManyToManyField(UserGroup, blank=True, related_name="+")
+    cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many licenses for this assignment."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("ebook", "group"), name="group_assignment_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ebook} → {self.group} ({self.get_intent_display()})"
+
+
+class BookOffer(models.Model):
+    """A book a person has been given through an assignment, with the strongest intent."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="offers")
+    ebook = models.ForeignKey(EBook, on_delete=models.CASCADE, related_name="offers")
+    intent = models.CharField(max_length=10, choices=GroupAssignment.Intent.choices)
+    offered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("person", "ebook"), name="offer_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.ebook} offered to {self.person}"
+
+
+class InstallRequest(models.Model):
+    """A Required book to be installed on one of the person's devices (install monitoring)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        INSTALLED = "installed", "Installed"
+        FAILED = "failed", "Failed"
+        NO_BOOKS_APP = "no_books_app", "Books app missing on the device"
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="install_requests")
+    ebook = models.ForeignKey(EBook, on_delete=models.CASCADE, related_name="install_requests")
+    person = models.ForeignKey(
+        Person, null=True, on_delete=models.SET_NULL, related_name="install_requests"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("device", "ebook"), name="install_request_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ebook} on {self.device}"

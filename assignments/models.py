@@ -27,7 +27,12 @@ class Person(models.Model):
     class Meta:
         verbose_name_plural = "people"
         ordering = ("email",)
-        indexes = [models.Index(fields=("display_name",), name="person_display_name")]
+        indexes = [
+            models.Index(fields=("display_name",), name="person_display_name"),
+            # The "managed Apple ID" list filter and the invitation count of the preview.
+            models.Index(fields=("managed_apple_id",), name="person_managed_apple_id"),
+        ]
+        permissions = [("import_directory", "Can import people, groups and devices from CSV")]
 
     def __str__(self) -> str:
         return f"{self.display_name} <{self.email}>" if self.display_name else self.email
@@ -77,6 +82,11 @@ class Device(models.Model):
 
     class Meta:
         ordering = ("serial_number",)
+        indexes = [
+            models.Index(fields=("has_books_app",), name="device_has_books_app"),
+            models.Index(fields=("model",), name="device_model"),
+            models.Index(fields=("name",), name="device_name"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or self.model or 'Device'} ({self.serial_number})"
@@ -109,6 +119,8 @@ class AppleUser(models.Model):
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     event_id = models.CharField(max_length=100, blank=True)
+    # Set by each sync that saw the user at Apple; a full sync retires the ones it did not see.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -164,6 +176,9 @@ class License(models.Model):
         indexes = [
             models.Index(fields=("ebook", "state"), name="license_ebook_state"),
             models.Index(fields=("person", "state"), name="license_person_state"),
+            # Admin list filters: by token and state, by token and the kept flag.
+            models.Index(fields=("token", "state"), name="license_token_state"),
+            models.Index(fields=("token", "kept"), name="license_token_kept"),
         ]
 
     def __str__(self) -> str:
@@ -193,6 +208,7 @@ class GroupAssignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("ebook", "group"), name="group_assignment_unique")
         ]
+        indexes = [models.Index(fields=("intent",), name="group_assignment_intent")]
 
     def __str__(self) -> str:
         return f"{self.ebook} → {self.group} ({self.get_intent_display()})"

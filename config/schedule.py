@@ -30,6 +30,13 @@ BEAT_TABLE: tuple[BeatEntry, ...] = (
     BeatEntry(
         "beat heartbeat", "BEAT_HEARTBEAT_CRON", "* * * * *", "config.tasks.beat_heartbeat", 50
     ),
+    # Rule 3: books and license counts from Apple twice a day (in TIME_ZONE).
+    BeatEntry(
+        "sync all tokens", "VPP_SYNC_CRON", "0 0,12 * * *", "sync.tasks.sync_all_tokens", 11 * 3600
+    ),
+    BeatEntry(
+        "reap stalled syncs", "SYNC_REAP_CRON", "*/5 * * * *", "sync.tasks.reap_stalled_syncs", 240
+    ),
     # Token states (expiry, revocation, claims) and expiry alert emails.
     BeatEntry(
         "token check", "TOKEN_CHECK_CRON", "0 6 * * *", "tokens.tasks.tokens_check", 23 * 3600

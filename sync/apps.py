@@ -2,9 +2,14 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from config.roles import OPERATORS, PORTAL_ADMINS
+
 
 class SyncConfig(AppConfig):
     name = "sync"
     verbose_name = "Sync with Apple"
     # Which of this app's permissions each role gets; see config/roles.py.
-    role_permissions: dict[str, list[str]] = {}
+    role_permissions: dict[str, list[str]] = {
+        PORTAL_ADMINS: ["view_syncrun", "trigger_sync"],
+        OPERATORS: ["view_syncrun", "trigger_sync"],
+    }

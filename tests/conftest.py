@@ -60,3 +60,35 @@ def live_worker():
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
+
+
+@pytest.fixture
+def apple(simulator, settings):
+    """The portal pointed at a fresh simulator (the demo catalogue)."""
+    from apple.client import clear_service_config_cache
+
+    settings.VPP_SERVICE_URL = simulator.api_url
+    settings.VPP_STORE_LOOKUP_URL = simulator.lookup_url
+    clear_service_config_cache()
+    yield simulator
+    clear_service_config_cache()
+
+
+@pytest.fixture
+def token_file(apple):
+    """Issue a token file for a location of the simulator: bytes as uploaded."""
+
+    def _issue(location: str = "Main Library", org: str = "Springfield Schools", **kwargs) -> bytes:
+        return apple.issue_token(org=org, location=location, **kwargs).encode()
+
+    return _issue
+
+
+@pytest.fixture
+def vpp_token(apple, token_file):
+    """A token imported and claimed by the portal, for the simulator's demo location."""
+    from tokens.services import token_import
+
+    return token_import(
+        file_bytes=token_file(), apple_id="books@springfield.example", account_type="education"
+    )

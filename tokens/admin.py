@@ -25,6 +25,7 @@ BADGE_COLOURS = {
 }
 # Owned by the sync app; linked by name so this app imports nothing from it.
 SYNC_NOW_URL_NAME = "admin:sync_token_sync_now"
+SYNC_PERMISSION = "sync.trigger_sync"
 
 
 def _read_upload(upload) -> bytes:
@@ -197,7 +198,8 @@ class VppTokenAdmin(admin.ModelAdmin):
         return self._render(request, "admin/tokens/vpptoken/take_control.html", form, title, token)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        context = {"sync_now_url": self._sync_now_url(object_id)}
+        may_sync = request.user.has_perm(SYNC_PERMISSION)
+        context = {"sync_now_url": self._sync_now_url(object_id) if may_sync else None}
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), **context}
         )

@@ -57,3 +57,8 @@ def client_for_token(
     return client_for_content(
         decrypt(token.secret_ciphertext), claim_check=claim_check, interactive=interactive
     )
+
+
+def client_user_id_prefix() -> str:
+    """Every clientUserId this installation creates starts with this; others are not ours."""
+    return f"sk-{installation_id().replace('-', '')[:12]}-"

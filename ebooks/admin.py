@@ -1,0 +1,154 @@
+"""The eBook catalogue, read-only: books come only from Apple (rule 5)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import cache_control
+
+from ebooks.models import EBook
+from ebooks.services import ebook_cover
+
+# Owned by the assignments app; linked by name so this app imports nothing above it.
+ASSIGN_URL_NAME = "admin:assignments_assign_book"
+
+
+class GoneFilter(admin.SimpleListFilter):
+    title = "in the token"
+    parameter_name = "present"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "In the token"), ("no", "No longer in the token"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(gone_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(gone_at__isnull=False)
+        return queryset
+
+
+@admin.register(EBook)
+class EBookAdmin(admin.ModelAdmin):
+    list_display = (
+        "cover_thumbnail",
+        "title_display",
+        "author",
+        "token",
+        "pricing_param",
+        "total_display",
+        "assigned_count",
+        "available_display",
+        "last_synced_at",
+    )
+    list_display_links = ("cover_thumbnail", "title_display")
+    list_filter = ("token", "pricing_param", GoneFilter)
+    list_select_related = ("token",)
+    search_fields = ("title", "author", "=adam_id")
+    show_full_result_count = False
+    list_per_page = 50
+    change_form_template = "admin/ebooks/ebook/change_form.html"
+    fields = (
+        "cover_large",
+        "title",
+        "author",
+        "genres",
+        "description",
+        "adam_id",
+        "pricing_param",
+        "token",
+        "total_display",
+        "assigned_count",
+        "available_display",
+        "retired_count",
+        "last_synced_at",
+        "gone_at",
+        "metadata_fetched_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        # The cover bytes stay in the database; list pages fetch them through the cover view.
+        return super().get_queryset(request).defer("cover", "description")
+
+    @admin.display(description="")
+    def cover_thumbnail(self, book: EBook) -> str:
+        return format_html(
+            '<img class="ebook-cover" src="{}" alt="" loading="lazy">', self._cover_url(book)
+        )
+
+    @admin.display(description="cover")
+    def cover_large(self, book: EBook) -> str:
+        return format_html(
+            '<img class="ebook-cover ebook-cover--large" src="{}" alt="Cover of {}">',
+            self._cover_url(book),
+            book.title or book.adam_id,
+        )
+
+    @admin.display(description="title", ordering="title")
+    def title_display(self, book: EBook) -> str:
+        title = book.title or f"Book {book.adam_id} (title not loaded yet)"
+        if book.gone_at:
+            return format_html("{} <small>(no longer in the token)</small>", title)
+        return title
+
+    @admin.display(description="total", ordering="total_count")
+    def total_display(self, book: EBook) -> str:
+        return "unlimited" if book.unlimited else str(book.total_count)
+
+    @admin.display(description="available", ordering="available_count")
+    def available_display(self, book: EBook) -> str:
+        return "unlimited" if book.unlimited else str(book.available_count)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        cover = path(
+            "<int:pk>/cover/",
+            self.admin_site.admin_view(self.cover_view),
+            name="ebooks_ebook_cover",
+        )
+        return [cover, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        try:
+            assign_url = reverse(ASSIGN_URL_NAME, args=[object_id])
+        except NoReverseMatch:
+            assign_url = None
+        context = {"assign_url": assign_url}
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **context}
+        )
+
+    @staticmethod
+    def _cover_url(book: EBook) -> str:
+        return reverse("admin:ebooks_ebook_cover", args=[book.pk])
+
+    @method_decorator(cache_control(private=True, max_age=86400))
+    def cover_view(self, request, pk: int):
+        """The cover image, served by the portal (fetched from the store once, then kept)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        book = get_object_or_404(
+            EBook.objects.only("pk", "cover", "cover_type", "artwork_url"), pk=pk
+        )
+        cover = ebook_cover(ebook=book)
+        if cover is None:
+            raise Http404("No cover for this book yet.")
+        data, content_type = cover
+        response = HttpResponse(data, content_type=content_type)
+        response["Last-Modified"] = timezone.now().strftime("%a, %d %b %Y %H:%M:%S GMT")
+        return response

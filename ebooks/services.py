@@ -1,0 +1,143 @@
+"""Writes to the catalogue: what Apple reports about a token's books."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+from django.db.models import Q
+
+from apple.types import Asset, BookMetadata
+from ebooks.models import EBook
+from tokens.models import VppToken
+
+BOOK = "Book"
+MAX_COVER_BYTES = 512 * 1024
+INT32_MAX = 2_147_483_647
+
+
+@dataclass
+class UpsertCounts:
+    added: int = 0
+    updated: int = 0
+
+
+def _count(value: int | None) -> int:
+    return max(0, min(value or 0, INT32_MAX))
+
+
+def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) -> UpsertCounts:
+    """Insert or update one page of assets; apps are skipped (rule 5: books only)."""
+    books = {asset.key: asset for asset in assets if asset.product_type == BOOK}
+    counts = UpsertCounts()
+    if not books:
+        return counts
+    existing = {
+        (row["adam_id"], row["pricing_param"]): row
+        for row in EBook.objects.filter(
+            token=token, adam_id__in={key.adam_id for key in books}
+        ).values(
+            "adam_id",
+            "pricing_param",
+            "total_count",
+            "assigned_count",
+            "available_count",
+            "retired_count",
+            "gone_at",
+        )
+    }
+    rows = []
+    for key, asset in books.items():
+        values = {
+            "total_count": _count(asset.total_count),
+            "assigned_count": _count(asset.assigned_count),
+            "available_count": _count(asset.available_count),
+            "retired_count": _count(asset.retired_count),
+        }
+        before = existing.get(tuple(key))
+        if before is None:
+            counts.added += 1
+        elif before["gone_at"] is not None or any(before[f] != v for f, v in values.items()):
+            counts.updated += 1
+        rows.append(
+            EBook(
+                token=token,
+                adam_id=key.adam_id,
+                pricing_param=key.pricing_param,
+                unlimited=asset.unlimited,
+                last_synced_at=seen_at,
+                gone_at=None,
+                **values,
+            )
+        )
+    EBook.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["token", "adam_id", "pricing_param"],
+        update_fields=[
+            "total_count",
+            "assigned_count",
+            "available_count",
+            "retired_count",
+            "unlimited",
+            "last_synced_at",
+            "gone_at",
+        ],
+    )
+    return counts
+
+
+def ebooks_mark_gone(*, token: VppToken, not_seen_since: datetime, now: datetime) -> int:
+    """Mark books a complete asset listing no longer shows; they are kept, never deleted."""
+    return (
+        EBook.objects.filter(token=token, gone_at__isnull=True)
+        .filter(Q(last_synced_at__lt=not_seen_since) | Q(last_synced_at__isnull=True))
+        .update(gone_at=now)
+    )
+
+
+def ebooks_metadata_apply(
+    *, token: VppToken, metadata: dict[str, BookMetadata], fetched_at: datetime
+) -> int:
+    """Store titles, authors, genres, descriptions and cover URLs; returns books updated."""
+    books = list(EBook.objects.filter(token=token, adam_id__in=list(metadata)))
+    for book in books:
+        meta = metadata[book.adam_id]
+        book.title = meta.title[:500]
+        book.author = meta.author[:300]
+        book.genres = ", ".join(meta.genres)[:300]
+        book.description = meta.description
+        if meta.artwork_url and meta.artwork_url != book.artwork_url:
+            book.artwork_url = meta.artwork_url[:1000]
+            book.cover, book.cover_type = None, ""  # fetched again on next view
+        book.metadata_fetched_at = fetched_at
+    fields = ["title", "author", "genres", "description", "artwork_url", "cover", "cover_type"]
+    EBook.objects.bulk_update(books, [*fields, "metadata_fetched_at"], batch_size=500)
+    return len(books)
+
+
+def ebooks_metadata_mark_checked(*, token: VppToken, adam_ids: list[str], at: datetime) -> int:
+    """Remember that the store was asked about these books, found or not."""
+    return EBook.objects.filter(token=token, adam_id__in=adam_ids).update(metadata_fetched_at=at)
+
+
+def ebook_cover(*, ebook: EBook, timeout: float = 10.0) -> tuple[bytes, str] | None:
+    """The cover image, fetched once from the store's artwork URL and kept in the database."""
+    if ebook.cover:
+        return bytes(ebook.cover), ebook.cover_type
+    if not ebook.artwork_url.startswith(("https://", "http://")):
+        return None
+    try:
+        response = requests.get(ebook.artwork_url, timeout=timeout, stream=True)
+        response.raise_for_status()
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if not content_type.startswith("image/"):
+            return None
+        data = response.raw.read(MAX_COVER_BYTES + 1, decode_content=True)
+    except (requests.RequestException, OSError):
+        return None
+    if len(data) > MAX_COVER_BYTES:
+        return None
+    EBook.objects.filter(pk=ebook.pk).update(cover=data, cover_type=content_type)
+    return data, content_type

@@ -1,0 +1,171 @@
+"""Writes for sync runs: request one, run it, reap runs whose worker died."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apple.errors import AppleError, AuthError, ClaimedElsewhereError, plain_message
+from ebooks.selectors import ebook_count
+from sync.engine import ProgressCallback, RunAbandoned, SyncEngine
+from sync.models import SyncRun
+from tokens.models import VppToken
+from tokens.services import token_apple_error_record, token_sync_result_record
+
+logger = logging.getLogger(__name__)
+
+State = SyncRun.State
+# A running sync writes a heartbeat with every page; Apple's slowest retry budget is 5 minutes.
+HEARTBEAT_STALE = timedelta(minutes=10)
+# A queued run no worker picked up (broker lost the message, workers down) stops blocking.
+QUEUED_STALE = timedelta(hours=2)
+# Scheduled syncs skip tokens Apple already refused; "Sync now" still tries them.
+SCHEDULE_SKIPS = {VppToken.State.EXPIRED, VppToken.State.INVALID, VppToken.State.CLAIMED_ELSEWHERE}
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    run: SyncRun
+    created: bool  # False: a run for this token was already queued or running
+
+
+def sync_request(
+    *,
+    token: VppToken,
+    trigger: str,
+    user=None,
+    full: bool = False,
+    enqueue: bool = True,
+) -> SyncRequest:
+    """Queue a sync of a token unless one is already queued or running (the database decides)."""
+    sync_runs_reap(token=token)
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(
+                token=token,
+                trigger=trigger,
+                requested_by=user if getattr(user, "is_authenticated", False) else None,
+                full=full,
+            )
+            if enqueue:
+                from sync.tasks import sync_token
+
+                transaction.on_commit(lambda: sync_token.delay(run.pk))
+    except IntegrityError:
+        active = SyncRun.objects.filter(
+            token=token, state__in=[State.QUEUED, State.RUNNING]
+        ).first()
+        if active is None:  # it finished between our insert and this read
+            return sync_request(token=token, trigger=trigger, user=user, full=full, enqueue=enqueue)
+        return SyncRequest(run=active, created=False)
+    return SyncRequest(run=run, created=True)
+
+
+def sync_all_request(*, trigger: str = SyncRun.Trigger.SCHEDULED) -> dict[str, int]:
+    """Queue a sync for every usable token; one bad token never stops the others."""
+    queued = skipped = failed = 0
+    for token in VppToken.objects.order_by("pk"):
+        if trigger == SyncRun.Trigger.SCHEDULED and token.state in SCHEDULE_SKIPS:
+            skipped += 1
+            continue
+        try:
+            queued += sync_request(token=token, trigger=trigger).created
+        except Exception:
+            failed += 1
+            logger.exception("Could not queue a sync of token %s", token.pk)
+    return {"queued": queued, "skipped": skipped, "failed": failed}
+
+
+def sync_run_execute(
+    *, run_id: int, on_progress: ProgressCallback | None = None, client=None
+) -> SyncRun:
+    """Run a queued sync to its end and record the outcome on the run and the token."""
+    now = timezone.now()
+    taken = SyncRun.objects.filter(pk=run_id, state=State.QUEUED).update(
+        state=State.RUNNING, started_at=now, heartbeat_at=now
+    )
+    run = SyncRun.objects.select_related("token").get(pk=run_id)
+    if not taken:
+        return run  # another worker has it, or the reaper gave up on it
+    engine = None
+    try:
+        engine = SyncEngine(run, client=client, on_progress=on_progress)
+        engine.execute()
+    except RunAbandoned:
+        logger.warning("Sync run %s was reaped while working; stopped", run_id)
+        return SyncRun.objects.get(pk=run_id)
+    except AppleError as error:
+        token_apple_error_record(token=run.token, error=error)
+        finished = (
+            State.PARTIAL
+            if engine and engine.books_done and not _is_token_problem(error)
+            else State.FAILED
+        )
+        return _finish(
+            run, engine, finished, error_number=error.error_number, message=plain_message(error)
+        )
+    except Exception:
+        logger.exception("Sync run %s failed", run_id)
+        message = "An internal error stopped the sync; the worker log has the details."
+        return _finish(run, engine, State.FAILED, error_number=None, message=message)
+    return _finish(run, engine, State.SUCCEEDED, error_number=None, message="")
+
+
+def _is_token_problem(error: AppleError) -> bool:
+    return isinstance(error, AuthError | ClaimedElsewhereError)
+
+
+def _finish(run, engine, state: str, *, error_number: int | None, message: str) -> SyncRun:
+    now = timezone.now()
+    values = {
+        "state": state,
+        "finished_at": now,
+        "heartbeat_at": now,
+        "error_number": error_number,
+        "error_message": message[:1000],
+    }
+    if state == State.SUCCEEDED:
+        values["phase"] = SyncRun.Phase.DONE
+    if engine is not None:
+        values["apple_requests"] = engine.client.request_count
+    SyncRun.objects.filter(pk=run.pk, state=State.RUNNING).update(**values)
+    run = SyncRun.objects.select_related("token").get(pk=run.pk)
+    token_sync_result_record(
+        token=run.token,
+        finished_at=now,
+        ok=state == State.SUCCEEDED,
+        summary=_summary(run),
+        book_count=ebook_count(token=run.token),
+    )
+    return run
+
+
+def _summary(run: SyncRun) -> str:
+    if run.state != State.SUCCEEDED:
+        return run.error_message
+    return (
+        f"{run.books_added} books added, {run.books_updated} updated, {run.books_gone} gone; "
+        f"{run.licenses_seen} licenses, {run.users_seen} users"
+    )
+
+
+def sync_runs_reap(*, token: VppToken | None = None, now: datetime | None = None) -> int:
+    """Fail runs whose worker stopped heart-beating, or that no worker ever picked up."""
+    now = now or timezone.now()
+    runs = SyncRun.objects.all() if token is None else SyncRun.objects.filter(token=token)
+    stalled = runs.filter(state=State.RUNNING, heartbeat_at__lt=now - HEARTBEAT_STALE).update(
+        state=State.FAILED,
+        finished_at=now,
+        error_message="The worker running this sync stopped responding (killed or restarted). "
+        "The next sync finishes the job.",
+    )
+    never_started = runs.filter(state=State.QUEUED, queued_at__lt=now - QUEUED_STALE).update(
+        state=State.FAILED,
+        finished_at=now,
+        error_message="No worker picked this sync up. Check that the Celery worker is running.",
+    )
+    return stalled + never_started

@@ -10,7 +10,7 @@ export SIMULATOR_PORT ?= 9090
 export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
 export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
 
-.PHONY: run test lint fmt install chromium clean-var bench-simulator
+.PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ test: $(STAMP) chromium lint
 
 bench-simulator: $(STAMP)
 	$(PY) tests/perf/bench_simulator_generate.py
+
+bench-sync: $(STAMP)
+	$(PY) tests/perf/bench_sync.py
 
 clean-var:
 	rm -rf var

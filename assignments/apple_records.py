@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from apple.types import Assignment, User
-from assignments.models import AppleUser, License
+from assignments.bulk_sql import apple_users_upsert_rows, licenses_assigned_upsert
+from assignments.models import AppleUser
 from tokens.models import VppToken
 
 APPLE_STATUS = {
@@ -36,7 +37,7 @@ def apple_users_upsert(
 ) -> PageCounts:
     """Store the status Apple gives for our users; count the others."""
     counts = PageCounts()
-    ours: dict[str, AppleUser] = {}
+    ours: dict[str, tuple[str, str, str, str, str]] = {}
     for user in users:
         if not user.client_user_id.startswith(prefix):
             counts.foreign += 1
@@ -44,35 +45,17 @@ def apple_users_upsert(
         counts.ours += 1
         status = APPLE_STATUS.get(user.status, AppleUser.Status.REGISTERED)
         current = ours.get(user.client_user_id)
-        if current is not None and _STATUS_RANK.get(current.status, 0) >= _STATUS_RANK.get(
-            status, 0
-        ):
+        if current is not None and _STATUS_RANK.get(current[2], 0) >= _STATUS_RANK.get(status, 0):
             continue
-        ours[user.client_user_id] = AppleUser(
-            token=token,
-            client_user_id=user.client_user_id,
-            email=(user.email or "")[:254],
-            status=status,
-            invite_code=(user.invite_code or "")[:100]
-            if status != AppleUser.Status.ASSOCIATED
-            else "",
-            id_hash=(user.id_hash or "")[:200],
-            last_seen_at=seen_at,
+        invite = (user.invite_code or "")[:100] if status != AppleUser.Status.ASSOCIATED else ""
+        ours[user.client_user_id] = (
+            user.client_user_id,
+            (user.email or "")[:254],
+            status,
+            invite,
+            (user.id_hash or "")[:200],
         )
-    if ours:
-        AppleUser.objects.bulk_create(
-            list(ours.values()),
-            update_conflicts=True,
-            unique_fields=["token", "client_user_id"],
-            update_fields=[
-                "email",
-                "status",
-                "invite_code",
-                "id_hash",
-                "last_seen_at",
-                "updated_at",
-            ],
-        )
+    apple_users_upsert_rows(token_id=token.pk, rows=list(ours.values()), seen_at=seen_at)
     return counts
 
 
@@ -109,56 +92,5 @@ def licenses_upsert_from_apple(
         wanted[(ebook_id, client_user_id)] = None
     if not wanted:
         return counts
-    users = _apple_users_for(token, {client_user_id for _, client_user_id in wanted}, seen_at)
-    License.objects.bulk_create(
-        [
-            License(
-                token=token,
-                ebook_id=ebook_id,
-                apple_user_id=users[client_user_id][0],
-                person_id=users[client_user_id][1],
-                state=License.State.ASSIGNED,
-                assigned_at=seen_at,
-            )
-            for ebook_id, client_user_id in wanted
-        ],
-        update_conflicts=True,
-        unique_fields=["ebook", "apple_user"],
-        update_fields=["state", "error_number", "error_message", "updated_at"],
-    )
+    licenses_assigned_upsert(token_id=token.pk, rows=list(wanted), at=seen_at)
     return counts
-
-
-def _apple_users_for(
-    token: VppToken, client_user_ids: set[str], seen_at: datetime
-) -> dict[str, tuple[int, int | None]]:
-    """clientUserId → (AppleUser id, person id); ours Apple knows but we lost are re-created."""
-    found = {
-        client_user_id: (pk, person_id)
-        for pk, client_user_id, person_id in AppleUser.objects.filter(
-            token=token, client_user_id__in=client_user_ids
-        ).values_list("pk", "client_user_id", "person_id")
-    }
-    missing = client_user_ids - found.keys()
-    if missing:
-        # The users pass (which runs first) lists active users only, so one of ours that holds
-        # a license but was not listed has been retired; books stay with retired users.
-        AppleUser.objects.bulk_create(
-            [
-                AppleUser(
-                    token=token,
-                    client_user_id=client_user_id,
-                    status=AppleUser.Status.RETIRED,
-                    last_seen_at=seen_at,
-                )
-                for client_user_id in missing
-            ],
-            ignore_conflicts=True,
-        )
-        found.update(
-            (client_user_id, (pk, person_id))
-            for pk, client_user_id, person_id in AppleUser.objects.filter(
-                token=token, client_user_id__in=missing
-            ).values_list("pk", "client_user_id", "person_id")
-        )
-    return found

@@ -89,6 +89,14 @@ class SyncEngine:
     def _books(self) -> None:
         self._phase(Phase.BOOKS)
         paged = self.client.assets(product_type="Book", parallel=PARALLEL_PAGES)
+        if (
+            not self.run.full
+            and paged.version_id
+            and paged.version_id == self.cursor.assets_version_id
+        ):
+            # Apple's advice for assets: compare versionIds; the same one means nothing changed.
+            self._page_done()
+            return
         for page in self._pages(paged):
             with transaction.atomic():
                 counts = ebook_services.ebooks_upsert(
@@ -101,6 +109,7 @@ class SyncEngine:
         )
         if gone:
             self._count(books_gone=gone)
+        self._save_version("assets_version_id", paged.version_id, on_run=False)
 
     def _metadata(self) -> None:
         books = ebook_selectors.ebooks_needing_metadata(
@@ -189,11 +198,13 @@ class SyncEngine:
                 self.run.progress_total = total
             yield page
 
-    def _save_version(self, field: str, version_id: str | None) -> None:
+    def _save_version(self, field: str, version_id: str | None, *, on_run: bool = True) -> None:
+        """Remember where a phase's complete listing ended, for the next incremental run."""
         if not version_id:
             return
         SyncCursor.objects.filter(pk=self.cursor.pk).update(**{field: version_id})
-        SyncRun.objects.filter(pk=self.run.pk).update(**{field: version_id})
+        if on_run:
+            SyncRun.objects.filter(pk=self.run.pk).update(**{field: version_id})
         setattr(self.cursor, field, version_id)
 
     def _phase(self, phase: str, total: int = 0) -> None:
@@ -206,7 +217,7 @@ class SyncEngine:
         self._update(**_increments(counters))
 
     def _update(self, **values) -> None:
-        """Progress, counters and heartbeat in one conditional UPDATE (same transaction as the page)."""
+        """Progress, counters and heartbeat in one conditional UPDATE, in the page's transaction."""
         now = timezone.now()
         changed = SyncRun.objects.filter(pk=self.run.pk, state=SyncRun.State.RUNNING).update(
             heartbeat_at=now, apple_requests=self.client.request_count, **values

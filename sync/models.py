@@ -97,6 +97,8 @@ class SyncCursor(models.Model):
     """Where the next incremental sync of a token starts (Apple's versionIds)."""
 
     token = models.OneToOneField(VppToken, on_delete=models.CASCADE, related_name="sync_cursor")
+    # Apple has no "changes since" for assets; an unchanged versionId means unchanged counts.
+    assets_version_id = models.CharField(max_length=100, blank=True)
     users_version_id = models.CharField(max_length=100, blank=True)
     assignments_version_id = models.CharField(max_length=100, blank=True)
     full_synced_at = models.DateTimeField(null=True, blank=True)

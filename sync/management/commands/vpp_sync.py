@@ -49,9 +49,10 @@ class Command(BaseCommand):
 
     def _progress(self, run: SyncRun) -> None:
         total = f"/{run.progress_total}" if run.progress_total else ""
+        ignored = run.foreign_users_ignored + run.foreign_licenses_ignored
         self.stdout.write(
             f"\r  {run.get_phase_display()}: {run.progress_done}{total}"
             f"  (books +{run.books_added} ~{run.books_updated}, licenses {run.licenses_seen}, "
-            f"users {run.users_seen}, ignored {run.foreign_users_ignored + run.foreign_licenses_ignored})",
+            f"users {run.users_seen}, ignored {ignored})",
             ending="",
         )

@@ -86,3 +86,27 @@ def demo_token_ensure() -> str | None:
     finally:
         simulator.stop()
     return token.name
+
+
+def demo_directory_ensure() -> str | None:
+    """On a first start with an empty directory, import the demo people, groups and devices.
+
+    Returns a one-line summary, or None when the directory already had people.
+    """
+    from pathlib import Path
+
+    from assignments.directory_import import directory_import
+    from assignments.models import Person
+
+    if Person.objects.exists():
+        return None
+    folder = Path(__file__).resolve().parent.parent / "assignments" / "demo"
+    outcome = directory_import(
+        people=(folder / "people.csv").read_bytes(),
+        groups=(folder / "groups.csv").read_bytes(),
+        devices=(folder / "devices.csv").read_bytes(),
+    )
+    if not outcome.ok:
+        errors = [f"{r.name} {e}" for r in outcome.files for e in r.errors[:5]]
+        raise RuntimeError("The demo directory did not import: " + "; ".join(errors))
+    return " ".join(result.summary() for result in outcome.files)

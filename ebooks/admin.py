@@ -8,8 +8,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.views.decorators.cache import cache_control
 
 from ebooks.models import EBook

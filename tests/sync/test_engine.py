@@ -108,10 +108,19 @@ def test_unchanged_incremental_sync_makes_one_request_per_paged_endpoint(generat
     _, token, _ = generated()
     sync_now(token)
     second = sync_now(token)
-    # client config + assets (all pages: Apple has no incremental assets) + users + assignments
-    assets_pages = EBook.objects.filter(token=token).count() // 50 + 1
-    assert second.apple_requests <= 1 + assets_pages + 1 + 1
+    # client config, then the first page of assets, users and assignments: nothing changed.
+    assert second.apple_requests == 4
     assert second.licenses_seen == 0
+
+
+def test_changed_counts_make_the_assets_read_in_full(generated, sync_now):
+    sim, token, content = generated(page_size=10)
+    sync_now(token)
+    book = EBook.objects.filter(token=token, unlimited=False).first()
+    sim.change_license_count(content, book.adam_id, book.pricing_param, 5)
+    run = sync_now(token)
+    assert run.books_updated == 1
+    assert run.apple_requests > 4
 
 
 def test_incremental_after_changes_equals_a_fresh_full_sync(generated, sync_now):

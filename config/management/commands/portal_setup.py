@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from config.setup import admin_ensure, demo_token_ensure
+from config.setup import admin_ensure, demo_directory_ensure, demo_token_ensure
 
 
 class Command(BaseCommand):
@@ -25,6 +25,8 @@ class Command(BaseCommand):
         login = admin_ensure(username=username)
         if not no_demo and (name := demo_token_ensure()):
             self.stdout.write(f"Imported the demo token “{name}” from the local simulator.")
+        if not no_demo and (summary := demo_directory_ensure()):
+            self.stdout.write(f"Imported the demo directory: {summary}")
         line = "=" * 64
         self.stdout.write(line)
         self.stdout.write("Shelfkeeper admin: http://127.0.0.1:8000/admin/")

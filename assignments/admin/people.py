@@ -1,0 +1,242 @@
+"""People: list, search, the person page with their Apple users and licenses, import."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from assignments import services
+from assignments.admin.common import (
+    IMPORT_PERMISSION,
+    KEPT_NOTE,
+    BoundedCountPaginator,
+    ReadOnlyInline,
+    count_of,
+    license_error,
+    prefix_q,
+)
+from assignments.directory_import import FILES, SHOWN_ERRORS, directory_import
+from assignments.forms import DirectoryImportForm
+from assignments.models import (
+    AppleUser,
+    BookOffer,
+    Device,
+    InstallRequest,
+    License,
+    Person,
+    UserGroup,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ManagedAppleIdFilter(admin.SimpleListFilter):
+    title = "managed Apple ID"
+    parameter_name = "managed"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Has a managed Apple ID"), ("no", "Needs an invitation"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(managed_apple_id="")
+        if self.value() == "no":
+            return queryset.filter(managed_apple_id="")
+        return queryset
+
+
+class DeviceInline(ReadOnlyInline):
+    model = Device
+    fields = ("serial_number", "name", "model", "os_version", "has_books_app")
+
+
+class AppleUserInline(ReadOnlyInline):
+    model = AppleUser
+    verbose_name_plural = "Apple users (one per token)"
+    fields = ("token", "status", "managed", "invitation_sent_at", "error")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("token")
+
+
+class LicenseInline(ReadOnlyInline):
+    model = License
+    verbose_name_plural = "Book licenses"
+    fields = ("ebook", "token", "state", "kept", "problem", "assigned_at")
+    readonly_fields = ("problem",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ebook", "token")
+
+    @admin.display(description="problem")
+    def problem(self, licence: License) -> str:
+        return license_error(licence) or "—"
+
+
+class BookOfferInline(ReadOnlyInline):
+    model = BookOffer
+    verbose_name_plural = "Books offered"
+    fields = ("ebook", "intent", "offered_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ebook")
+
+
+class InstallRequestInline(ReadOnlyInline):
+    model = InstallRequest
+    fields = ("ebook", "device", "state", "updated_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ebook", "device")
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ("email", "display_name", "external_id", "managed", "active", "license_count")
+    list_filter = ("active", ManagedAppleIdFilter)
+    search_fields = ("email",)  # for the autocomplete; the search itself is get_search_results
+    search_help_text = "Email or name (beginning), external id or managed Apple ID (exact)."
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+    list_per_page = 100
+    fields = (
+        "email",
+        "display_name",
+        "external_id",
+        "managed_apple_id",
+        "active",
+        "group_list",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = ("group_list", "created_at", "updated_at")
+    inlines = (
+        DeviceInline,
+        AppleUserInline,
+        LicenseInline,
+        BookOfferInline,
+        InstallRequestInline,
+    )
+    change_list_template = "admin/assignments/person/change_list.html"
+    delete_confirmation_template = "admin/assignments/kept_delete_confirmation.html"
+    delete_selected_confirmation_template = "admin/assignments/kept_delete_selected.html"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            queryset = queryset.annotate(licenses_held=count_of(License, "person"))
+        return queryset
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            query = Q(email=term.lower()) | Q(managed_apple_id=term.lower())
+        else:
+            query = (
+                prefix_q("email", term.lower())
+                | prefix_q("display_name", term)
+                | prefix_q("display_name", term[:1].upper() + term[1:])
+                | Q(external_id=term)
+            )
+        return queryset.filter(query), False
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # The group page links to its members this way; a 5,000-entry filter would not scale.
+        return lookup == "memberships__group__id__exact" or super().lookup_allowed(
+            lookup, value, request
+        )
+
+    @admin.display(description="managed Apple ID", boolean=True, ordering="managed_apple_id")
+    def managed(self, person: Person) -> bool:
+        return bool(person.managed_apple_id)
+
+    @admin.display(description="licenses")
+    def license_count(self, person: Person) -> int:
+        return person.licenses_held
+
+    @admin.display(description="groups")
+    def group_list(self, person: Person) -> str:
+        shown = 50
+        groups = list(UserGroup.objects.filter(memberships__person=person)[: shown + 1])
+        if not groups:
+            return "none"
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:assignments_usergroup_change", args=[g.pk]), g.name)
+                for g in groups[:shown]
+            ),
+        )
+        return format_html("{}{}", links, " …" if len(groups) > shown else "")
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.email = obj.email.lower()
+        services.person_save(person=obj, active_changed=change and "active" in form.changed_data)
+
+    def delete_model(self, request, obj) -> None:
+        services.people_delete(people=Person.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.people_delete(people=queryset)
+
+    def get_urls(self):
+        own = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="assignments_person_import",
+            )
+        ]
+        return own + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        context = {"can_import": request.user.has_perm(IMPORT_PERMISSION)}
+        return super().changelist_view(request, {**(extra_context or {}), **context})
+
+    def render_delete_form(self, request, context):
+        context["kept_note"] = KEPT_NOTE
+        return super().render_delete_form(request, context)
+
+    def import_view(self, request):
+        """Upload people.csv, groups.csv and devices.csv; all-or-nothing per file."""
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        form = DirectoryImportForm(request.POST or None, request.FILES or None)
+        outcome = None
+        if request.method == "POST" and form.is_valid():
+            files = {
+                name: upload.read() if (upload := form.cleaned_data.get(name)) else None
+                for name in ("people", "groups", "devices")
+            }
+            outcome = directory_import(**files)
+            logger.info(
+                "Directory import by %s: %s",
+                request.user.pk,
+                " ".join(result.summary() for result in outcome.files),
+            )
+            if outcome.ok:
+                for result in outcome.files:
+                    messages.success(request, result.summary())
+                for warning in (w for result in outcome.files for w in result.warnings):
+                    messages.warning(request, warning)
+                return HttpResponseRedirect(reverse("admin:assignments_person_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import the directory",
+            "form": form,
+            "outcome": outcome,
+            "files": FILES,
+            "shown_errors": SHOWN_ERRORS,
+        }
+        return TemplateResponse(request, "admin/assignments/person/import.html", context)

@@ -1,0 +1,64 @@
+"""Apple's view of our users and their licenses: read-only, written by the sync."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Q
+
+from assignments.admin.common import (
+    BoundedCountPaginator,
+    ReadOnlyMixin,
+    license_error,
+    prefix_q,
+)
+from assignments.models import (
+    AppleUser,
+    License,
+    Person,
+)
+
+# --- Apple's view: read-only ----------------------------------------------------------------
+
+
+@admin.register(AppleUser)
+class AppleUserAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("email", "person", "token", "status", "managed", "invitation_sent_at", "error")
+    list_select_related = ("person", "token")
+    list_filter = ("token", "status", "managed")
+    search_fields = ("=client_user_id",)
+    search_help_text = "Email (exact or beginning) or clientUserId (exact)."
+    raw_id_fields = ("person",)
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+    list_per_page = 100
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        query = Q(client_user_id=term) | prefix_q("email", term.lower())
+        return queryset.filter(query), False
+
+
+@admin.register(License)
+class LicenseAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("ebook", "person", "token", "state", "kept", "problem", "assigned_at")
+    list_select_related = ("ebook", "person", "token")
+    list_filter = ("token", "state", "kept")
+    search_fields = ("person__email",)
+    search_help_text = "Person's email (exact or beginning)."
+    raw_id_fields = ("person", "apple_user", "ebook")
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+    list_per_page = 100
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        people = Person.objects.filter(prefix_q("email", term)).values("pk")
+        return queryset.filter(person__in=people), False
+
+    @admin.display(description="problem")
+    def problem(self, licence: License) -> str:
+        return license_error(licence) or "—"

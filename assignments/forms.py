@@ -1,0 +1,106 @@
+"""Forms for the directory import and the assign page. They check shape; services check meaning."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
+
+from assignments.models import GroupAssignment, UserGroup
+from ebooks.models import EBook
+
+MAX_IMPORT_BYTES = 200 * 1024 * 1024  # a 300,000-person file is about 30 MB
+
+
+class CsvFileField(forms.FileField):
+    def clean(self, data, initial=None):
+        upload = super().clean(data, initial)
+        if upload and upload.size > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size // (1024 * 1024)} MB; the limit is "
+                f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB. Use `manage.py import_directory` instead."
+            )
+        return upload
+
+
+class DirectoryImportForm(forms.Form):
+    people = CsvFileField(label="people.csv", required=False)
+    groups = CsvFileField(label="groups.csv", required=False)
+    devices = CsvFileField(label="devices.csv", required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) for name in ("people", "groups", "devices")):
+            raise forms.ValidationError("Choose at least one CSV file to import.")
+        return data
+
+
+class BookChoiceForm(forms.Form):
+    ebook = forms.ModelChoiceField(
+        label="Book",
+        queryset=EBook.objects.filter(gone_at__isnull=True).select_related("token"),
+        help_text="Books bought through Apple's volume purchase store; nothing else can be "
+        "assigned.",
+    )
+
+
+class AssignForm(forms.Form):
+    """Groups, intent, exclusions and cap; the confirmation appears once a preview was shown."""
+
+    groups = forms.ModelMultipleChoiceField(
+        label="User groups",
+        queryset=UserGroup.objects.all(),
+        help_text="Every active member of these groups should get the book.",
+    )
+    intent = forms.ChoiceField(
+        choices=GroupAssignment.Intent.choices,
+        widget=forms.RadioSelect,
+        initial=GroupAssignment.Intent.AVAILABLE,
+        help_text="Available: people can get the book from their Books app. Required: it is "
+        "pushed to their devices.",
+    )
+    excluded_groups = forms.ModelMultipleChoiceField(
+        label="Groups to exclude",
+        queryset=UserGroup.objects.all(),
+        required=False,
+        help_text="Members of these groups get nothing from this assignment.",
+    )
+    cap = forms.IntegerField(
+        label="Cap",
+        min_value=1,
+        required=False,
+        help_text="Optional: at most this many licenses for this assignment (one group only). "
+        "A safety limit for licenses that can never come back.",
+    )
+    expected = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    confirm = forms.BooleanField(
+        required=False, label="I understand these licenses can never be taken back"
+    )
+
+    def __init__(self, *args, admin_site=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        expected = str(self.data.get("expected", "")) if self.is_bound else ""
+        if expected.isdigit():
+            # The preview's own number, so the admin confirms exactly what they were shown.
+            self.fields[
+                "confirm"
+            ].label = f"I understand these {int(expected):,} licenses can never be taken back"
+        if admin_site is not None:
+            # Autocomplete, so 5,000 groups never land in one <select>.
+            source = GroupAssignment._meta.get_field("excluded_groups")
+            for name in ("groups", "excluded_groups"):
+                field = self.fields[name]
+                field.widget = AutocompleteSelectMultiple(source, admin_site)
+                field.widget.choices = field.choices
+
+    def clean(self):
+        data = super().clean()
+        groups, excluded = data.get("groups") or [], data.get("excluded_groups") or []
+        if both := sorted(g.name for g in set(groups) & set(excluded)):
+            raise forms.ValidationError(
+                f"A group cannot be both assigned and excluded: {', '.join(both)}."
+            )
+        if data.get("cap") and len(groups) > 1:
+            self.add_error(
+                "cap", "A cap limits one assignment: choose a single group, or leave it empty."
+            )
+        return data

@@ -1,0 +1,17 @@
+"""Signals this app sends; the sync app listens so this app never imports it.
+
+`licenses_wanted_changed` is sent after the transaction that changed who should hold a book
+commits (a group assignment created, changed or removed, a membership added or removed, a person
+deactivated or reactivated):
+
+    licenses_wanted_changed.send(sender=GroupAssignment, token_ids=[1, 3])
+
+`token_ids` is a sorted list of the distinct VppToken ids whose desired licenses may have changed.
+Receivers should queue the license reconciler for those tokens and return quickly.
+"""
+
+from __future__ import annotations
+
+import django.dispatch
+
+licenses_wanted_changed = django.dispatch.Signal()

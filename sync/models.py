@@ -102,6 +102,8 @@ class SyncCursor(models.Model):
     users_version_id = models.CharField(max_length=100, blank=True)
     assignments_version_id = models.CharField(max_length=100, blank=True)
     full_synced_at = models.DateTimeField(null=True, blank=True)
+    # One license reconcile per token at a time: taken with a conditional UPDATE, expires.
+    reconcile_lease_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Sync position of {self.token}"

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sync', '0001_initial'),
+        ("sync", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='synccursor',
-            name='assets_version_id',
+            model_name="synccursor",
+            name="assets_version_id",
             field=models.CharField(blank=True, max_length=100),
         ),
     ]

@@ -13,3 +13,11 @@ class SyncConfig(AppConfig):
         PORTAL_ADMINS: ["view_syncrun", "trigger_sync"],
         OPERATORS: ["view_syncrun", "trigger_sync"],
     }
+
+    def ready(self) -> None:
+        from assignments.signals import licenses_wanted_changed
+        from sync.signals import on_licenses_wanted_changed
+
+        licenses_wanted_changed.connect(
+            on_licenses_wanted_changed, dispatch_uid="sync-reconcile-on-assignment-change"
+        )

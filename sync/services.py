@@ -13,6 +13,7 @@ from apple.errors import AppleError, AuthError, ClaimedElsewhereError, plain_mes
 from ebooks.selectors import ebook_count
 from sync.engine import ProgressCallback, RunAbandoned, SyncEngine
 from sync.models import SyncRun
+from sync.signals import reconcile_later
 from tokens.models import VppToken
 from tokens.services import token_apple_error_record, token_sync_result_record
 
@@ -112,7 +113,10 @@ def sync_run_execute(
         logger.exception("Sync run %s failed", run_id)
         message = "An internal error stopped the sync; the worker log has the details."
         return _finish(run, engine, State.FAILED, error_number=None, message=message)
-    return _finish(run, engine, State.SUCCEEDED, error_number=None, message="")
+    run = _finish(run, engine, State.SUCCEEDED, error_number=None, message="")
+    # Fresh counts and user states may let the reconciler give out licenses it could not before.
+    reconcile_later(token_ids=[run.token_id])
+    return run
 
 
 def _is_token_problem(error: AppleError) -> bool:

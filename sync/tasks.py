@@ -23,3 +23,17 @@ def sync_all_tokens() -> dict[str, int]:
 def reap_stalled_syncs() -> int:
     """Mark runs whose worker died as failed, so the next sync can start."""
     return services.sync_runs_reap()
+
+
+@shared_task(name="sync.tasks.reconcile_token", acks_late=True)
+def reconcile_token(token_id: int) -> dict:
+    """Make Apple hold the licenses the token's group assignments ask for."""
+    from dataclasses import asdict
+
+    from sync.reconcile import reconcile_token as reconcile
+    from tokens.models import VppToken
+
+    token = VppToken.objects.filter(pk=token_id).first()
+    if token is None:
+        return {"skipped": "token deleted"}
+    return asdict(reconcile(token=token))

@@ -58,6 +58,7 @@ def live_worker():
 
     from config.celery import app
 
+    app.control.purge()  # tasks other tests queued (and nobody ran) are not this test's business
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
 

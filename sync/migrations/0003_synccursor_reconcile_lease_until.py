@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sync', '0002_synccursor_assets_version_id'),
+        ("sync", "0002_synccursor_assets_version_id"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='synccursor',
-            name='reconcile_lease_until',
+            model_name="synccursor",
+            name="reconcile_lease_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -1,0 +1,278 @@
+"""The reconciler makes Apple hold the licenses group assignments ask for, and no more."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from assignments.models import AppleUser, BookOffer, GroupAssignment, InstallRequest, License
+from assignments.services import group_assignment_create, group_assignment_remove
+from ebooks.models import EBook
+from sync.models import SyncCursor
+from sync.reconcile import Reconciler, reconcile_token
+from tests.factories import DeviceFactory, PersonFactory, UserGroupFactory
+from tokens.clients import client_user_id_prefix
+from tokens.crypto import decrypt
+
+pytestmark = pytest.mark.django_db
+State = License.State
+
+
+@pytest.fixture(autouse=True)
+def no_task_queue(monkeypatch):
+    """Assignment changes queue the reconciler; these tests call it themselves."""
+    monkeypatch.setattr("sync.tasks.reconcile_token.delay", lambda token_id: None)
+
+
+@pytest.fixture
+def synced(apple, vpp_token, sync_now):
+    sync_now(vpp_token)
+    return vpp_token
+
+
+def _book(token, *, min_available: int = 50) -> EBook:
+    return (
+        EBook.objects.filter(token=token, unlimited=False, available_count__gte=min_available)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _assign(book, people, *, intent=GroupAssignment.Intent.REQUIRED, cap=None):
+    group = UserGroupFactory(members=people)
+    group_assignment_create(
+        ebook=book, groups=[group], intent=intent, cap=cap, confirmed_irrevocable=True
+    )
+    return group
+
+
+def _apple_holders(apple, token, book) -> set[str]:
+    return {
+        a["clientUserId"]
+        for a in apple.assignments(decrypt(token.secret_ciphertext))
+        if a["adamId"] == book.adam_id and a["pricingParam"] == book.pricing_param
+    }
+
+
+def test_managed_apple_ids_get_the_book_at_once(apple, synced):
+    book = _book(synced)
+    people = PersonFactory.create_batch(5, managed=True)
+    _assign(book, people)
+    result = reconcile_token(token=synced)
+    assert result.error == ""
+    assert result.users_registered == 5
+    assert result.licenses_assigned == 5
+    licenses = License.objects.filter(ebook=book)
+    assert set(licenses.values_list("state", flat=True)) == {State.ASSIGNED}
+    held = _apple_holders(apple, synced, book)
+    assert {lic.apple_user.client_user_id for lic in licenses} <= held
+    assert mail.outbox == []  # managed Apple IDs need no invitation
+
+
+def test_others_are_invited_once_and_licensed_after_joining(apple, synced, sync_now):
+    book = _book(synced)
+    person = PersonFactory(email="sam@springfield.example")
+    _assign(book, [person])
+    reconcile_token(token=synced)
+    license = License.objects.get(ebook=book, person=person)
+    assert license.state == State.WAITING_INVITATION
+    assert len(mail.outbox) == 1
+    invite = mail.outbox[0]
+    assert invite.to == ["sam@springfield.example"]
+    assert apple.url in invite.body and "inviteCode=" in invite.body
+    reconcile_token(token=synced)
+    assert len(mail.outbox) == 1  # sent once
+    user = AppleUser.objects.get(person=person)
+    apple.accept_invitation(user.invite_code)
+    sync_now(synced)  # the sync learns who joined; the reconciler then gives the book
+    reconcile_token(token=synced)
+    license.refresh_from_db()
+    assert license.state == State.ASSIGNED
+
+
+def test_second_run_asks_apple_nothing(apple, synced):
+    _assign(_book(synced), PersonFactory.create_batch(3, managed=True))
+    reconcile_token(token=synced)
+    again = reconcile_token(token=synced)
+    assert again.apple_requests == 0
+    assert again.write_requests == 0
+
+
+def test_never_asks_for_more_than_available(apple, synced):
+    book = _book(synced)
+    content = decrypt(synced.secret_ciphertext)
+    available = apple.asset(content, book.adam_id, book.pricing_param)["availableCount"]
+    apple.change_license_count(content, book.adam_id, book.pricing_param, -(available - 2))
+    people = PersonFactory.create_batch(5, managed=True)
+    _assign(book, people)
+    result = reconcile_token(token=synced)
+    assert result.licenses_requested == 2
+    assert result.shortfall == 3
+    states = sorted(License.objects.filter(ebook=book).values_list("state", flat=True))
+    assert states == sorted([State.ASSIGNED] * 2 + [State.NOT_ENOUGH] * 3)
+    assert apple.asset(content, book.adam_id, book.pricing_param)["availableCount"] == 0
+
+
+def test_batches_follow_the_service_config_limits(apple, synced):
+    from apple.client import clear_service_config_cache
+
+    apple.limits.update({"maxUsers": 3, "maxClientUserIds": 4})
+    clear_service_config_cache()
+    people = PersonFactory.create_batch(10, managed=True)
+    _assign(_book(synced), people)
+    result = reconcile_token(token=synced)
+    assert result.write_requests == math.ceil(10 / 3) + math.ceil(10 / 4)
+    assert result.licenses_assigned == 10
+
+
+def test_apple_running_out_mid_way_is_recorded_as_not_enough(apple, synced, monkeypatch):
+    book = _book(synced)
+    content = decrypt(synced.secret_ciphertext)
+    available = apple.asset(content, book.adam_id, book.pricing_param)["availableCount"]
+    apple.change_license_count(content, book.adam_id, book.pricing_param, -(available - 1))
+    # Our count is stale (another product took licenses since): Apple answers 9709.
+    monkeypatch.setattr(Reconciler, "_available", lambda self, ebook: 100)
+    _assign(book, PersonFactory.create_batch(3, managed=True))
+    reconcile_token(token=synced)
+    states = sorted(License.objects.filter(ebook=book).values_list("state", flat=True))
+    assert states == sorted([State.ASSIGNED] + [State.NOT_ENOUGH] * 2)
+    short = License.objects.filter(ebook=book, state=State.NOT_ENOUGH).first()
+    assert short.error_number == 9709
+    assert "not enough licenses" in short.error_message.lower()
+
+
+def test_unknown_user_at_apple_is_registered_again(apple, synced):
+    book = _book(synced)
+    person = PersonFactory(managed=True)
+    _assign(book, [person])
+    # We believe the person is registered and joined, but Apple has never heard of the id.
+    AppleUser.objects.create(
+        token=synced,
+        person=person,
+        client_user_id=f"{client_user_id_prefix()}unknown-at-apple",
+        status=AppleUser.Status.ASSOCIATED,
+    )
+    reconcile_token(token=synced)
+    license = License.objects.get(ebook=book, person=person)
+    assert license.state == State.FAILED
+    assert license.error_number == 9609
+    assert AppleUser.objects.get(person=person).status == AppleUser.Status.PENDING
+    reconcile_token(token=synced)
+    license.refresh_from_db()
+    assert license.state == State.ASSIGNED
+
+
+def test_two_runs_at_once_never_associate_twice(apple, synced):
+    _assign(_book(synced), PersonFactory.create_batch(4, managed=True))
+    SyncCursor.objects.get_or_create(token=synced)
+    from sync import reconcile as module
+
+    assert module._lease_take(synced)
+    assert reconcile_token(token=synced).skipped == "another reconcile of this token is running"
+    module._lease_release(synced)
+    assert reconcile_token(token=synced).licenses_assigned == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_in_threads(apple, vpp_token, sync_now):
+    sync_now(vpp_token)
+    book = _book(vpp_token)
+    _assign(book, PersonFactory.create_batch(6, managed=True))
+    results = []
+    barrier = threading.Barrier(2)
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(reconcile_token(token=vpp_token))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(r.licenses_requested for r in results) == 6
+    assert (
+        len(
+            _apple_holders(apple, vpp_token, book)
+            & set(AppleUser.objects.values_list("client_user_id", flat=True))
+        )
+        == 6
+    )
+
+
+def test_required_records_installs_available_records_offers(apple, synced):
+    required_book, offered_book = EBook.objects.filter(
+        token=synced, unlimited=False, available_count__gte=50
+    ).order_by("pk")[:2]
+    with_books, without_books = PersonFactory(managed=True), PersonFactory(managed=True)
+    DeviceFactory(owner=with_books, has_books_app=True)
+    DeviceFactory(owner=without_books, has_books_app=False)
+    _assign(required_book, [with_books, without_books])
+    _assign(offered_book, [with_books], intent=GroupAssignment.Intent.AVAILABLE)
+    reconcile_token(token=synced)
+    installs = dict(
+        InstallRequest.objects.filter(ebook=required_book).values_list("person_id", "state")
+    )
+    assert installs == {
+        with_books.pk: InstallRequest.State.PENDING,
+        without_books.pk: InstallRequest.State.NO_BOOKS_APP,
+    }
+    assert not InstallRequest.objects.filter(ebook=offered_book).exists()
+    assert BookOffer.objects.get(ebook=offered_book, person=with_books).intent == "available"
+    assert BookOffer.objects.get(ebook=required_book, person=with_books).intent == "required"
+
+
+def test_removing_the_assignment_keeps_the_licenses(apple, synced):
+    book = _book(synced)
+    _assign(book, PersonFactory.create_batch(2, managed=True))
+    reconcile_token(token=synced)
+    group_assignment_remove(assignment=GroupAssignment.objects.get(ebook=book))
+    again = reconcile_token(token=synced)
+    assert again.apple_requests == 0
+    licenses = License.objects.filter(ebook=book)
+    assert set(licenses.values_list("state", "kept")) == {(State.ASSIGNED, True)}
+
+
+def test_cap_limits_new_licenses(apple, synced):
+    book = _book(synced)
+    _assign(book, PersonFactory.create_batch(5, managed=True), cap=2)
+    result = reconcile_token(token=synced)
+    assert result.licenses_requested == 2
+    assert License.objects.filter(ebook=book).count() == 2
+
+
+def test_claimed_token_is_left_alone(apple, synced):
+    _assign(_book(synced), PersonFactory.create_batch(2, managed=True))
+    apple.claim_by_other(decrypt(synced.secret_ciphertext))
+    result = reconcile_token(token=synced)
+    assert "Another management product" in result.error
+    assert not License.objects.filter(state=State.ASSIGNED).exists()
+    synced.refresh_from_db()
+    assert synced.is_claimed_elsewhere
+
+
+def test_assignment_change_queues_the_reconciler(
+    apple, synced, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr("sync.tasks.reconcile_token.delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        _assign(_book(synced), [PersonFactory(managed=True)])
+    assert queued == [synced.pk]
+
+
+def test_a_finished_sync_queues_the_reconciler(
+    apple, vpp_token, sync_now, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr("sync.tasks.reconcile_token.delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_now(vpp_token)
+    assert queued == [vpp_token.pk]

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.core.mail import get_connection, send_mass_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,6 +25,7 @@ from apple.errors import AppleError, AuthError, ClaimedElsewhereError, plain_mes
 from apple.types import AssetKey, NewUser
 from assignments import license_records as records
 from assignments.apple_records import apple_users_upsert
+from assignments.invitations import invitations_send
 from assignments.models import AppleUser, GroupAssignment, License
 from assignments.selectors import targeted_people
 from assignments.services import licenses_kept_refresh
@@ -268,26 +268,7 @@ class Reconciler:
 
     def _invite(self, users: list[AppleUser]) -> None:
         """One invitation email per registered user who has not had one."""
-        due = [
-            u
-            for u in users
-            if u.status == AppleUser.Status.REGISTERED
-            and u.invite_code
-            and u.invitation_sent_at is None
-            and u.email
-        ]
-        if not due:
-            return
-        config = self.client.service_config()
-        messages = []
-        for user in due:
-            link = config.invitation_url(user.invite_code)
-            if link:
-                messages.append(invitation_message(user.email, link, self.token))
-        with get_connection() as connection:
-            send_mass_mail(messages, connection=connection)
-        records.invitations_mark_sent(apple_user_ids=[u.pk for u in due], at=timezone.now())
-        self.result.invitations_sent += len(due)
+        self.result.invitations_sent += invitations_send(users=users, client=self.client)
 
     # --- licenses -----------------------------------------------------------------------
 
@@ -416,14 +397,3 @@ def _license_outcome(failure) -> tuple[str, int | None, str]:
         else License.State.FAILED
     )
     return state, failure.error_number, plain_message(failure)
-
-
-def invitation_message(email: str, link: str, token: VppToken) -> tuple[str, str, None, list[str]]:
-    """The invitation email: join Apple's programme to receive books from the organisation."""
-    body = (
-        f"{token.org_name} uses Apple's volume purchase programme to give you books.\n\n"
-        "To receive them, open this link on your iPhone or iPad and sign in with your Apple "
-        f"Account:\n\n{link}\n\nYou only need to do this once. The books will then appear in "
-        "the Books app.\n"
-    )
-    return (f"Join {token.org_name}'s book programme", body, None, [email])

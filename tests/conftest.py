@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import Client
 
 from config.roles import LICENSE_VIEWERS, OPERATORS, PORTAL_ADMINS
 
@@ -31,24 +32,26 @@ def license_viewer(django_user_model):
     return _user_in_role(django_user_model, LICENSE_VIEWERS)
 
 
-def _client_for(client, user):
+def _client_for(user):
+    # A client of its own per role, so one test can act as several people.
+    client = Client()
     client.force_login(user)
     return client
 
 
 @pytest.fixture
-def portal_admin_client(client, portal_admin):
-    return _client_for(client, portal_admin)
+def portal_admin_client(portal_admin):
+    return _client_for(portal_admin)
 
 
 @pytest.fixture
-def operator_client(client, operator):
-    return _client_for(client, operator)
+def operator_client(operator):
+    return _client_for(operator)
 
 
 @pytest.fixture
-def viewer_client(client, license_viewer):
-    return _client_for(client, license_viewer)
+def viewer_client(license_viewer):
+    return _client_for(license_viewer)
 
 
 @pytest.fixture

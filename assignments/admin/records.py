@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q
 
 from assignments.admin.common import (
@@ -11,6 +11,7 @@ from assignments.admin.common import (
     license_error,
     prefix_q,
 )
+from assignments.invitations import InvitationError, invitations_send
 from assignments.models import (
     AppleUser,
     License,
@@ -31,6 +32,7 @@ class AppleUserAdmin(ReadOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = BoundedCountPaginator
     list_per_page = 100
+    actions = ["resend_invitation"]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -38,6 +40,24 @@ class AppleUserAdmin(ReadOnlyMixin, admin.ModelAdmin):
             return queryset, False
         query = Q(client_user_id=term) | prefix_q("email", term.lower())
         return queryset.filter(query), False
+
+    def has_invite_permission(self, request) -> bool:
+        return request.user.has_perm("assignments.change_person")
+
+    @admin.action(description="Send the invitation email again", permissions=["invite"])
+    def resend_invitation(self, request, queryset):
+        try:
+            sent = invitations_send(users=queryset[:5000], resend=True)
+        except InvitationError as error:
+            self.message_user(request, f"No invitation sent: {error}", messages.ERROR)
+            return
+        skipped = queryset.count() - sent
+        note = (
+            f"; {skipped} skipped (already joined, no invitation yet, or no email)"
+            if skipped
+            else ""
+        )
+        self.message_user(request, f"{sent} invitation(s) sent{note}.", messages.SUCCESS)
 
 
 @admin.register(License)

@@ -276,3 +276,20 @@ def test_a_finished_sync_queues_the_reconciler(
     with django_capture_on_commit_callbacks(execute=True):
         sync_now(vpp_token)
     assert queued == [vpp_token.pk]
+
+
+def test_admin_resends_an_invitation(apple, synced, portal_admin_client, viewer_client):
+    from django.urls import reverse
+
+    person = PersonFactory(email="kim@springfield.example")
+    _assign(_book(synced), [person])
+    reconcile_token(token=synced)
+    user = AppleUser.objects.get(person=person)
+    url = reverse("admin:assignments_appleuser_changelist")
+    payload = {"action": "resend_invitation", "_selected_action": [user.pk]}
+    viewer_client.post(url, payload)
+    assert len(mail.outbox) == 1  # viewers cannot send
+    response = portal_admin_client.post(url, payload, follow=True)
+    assert "1 invitation(s) sent" in response.content.decode()
+    assert len(mail.outbox) == 2
+    assert mail.outbox[1].to == ["kim@springfield.example"]

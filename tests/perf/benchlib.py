@@ -1,0 +1,118 @@
+"""Shared set-up for the benchmarks: a throwaway database, Django, a simulator process."""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[2]
+VAR = REPO / "var" / "bench"
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+
+
+def scaled(full_size: int, minimum: int = 10) -> int:
+    """A size shrunk by BENCH_SCALE, never below minimum."""
+    return max(minimum, int(full_size * SCALE))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is in KB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _admin_url(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+
+
+def bench_database(suffix: str) -> tuple[str, str | None]:
+    """A fresh database on DATABASE_URL's server (`<name>_<suffix>`), or a fresh SQLite file."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        parts = urlsplit(url)
+        name = f"{parts.path.lstrip('/') or 'shelfkeeper'}_{suffix}"
+        with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return urlunsplit(parts._replace(path=f"/{name}")), name
+    VAR.mkdir(parents=True, exist_ok=True)
+    database = VAR / f"{suffix}.sqlite3"
+    database.unlink(missing_ok=True)
+    return f"sqlite:///{database}", None
+
+
+def drop_database(name: str | None) -> None:
+    """Remove the PostgreSQL database bench_database made (SQLite files stay for inspection)."""
+    if not name:
+        return
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(_admin_url(os.environ["DATABASE_URL"]), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def django_setup(database_url: str) -> None:
+    """Configure Django for a benchmark run (production settings, no .env) and migrate."""
+    from cryptography.fernet import Fernet
+
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ENV_FILE": "",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-secret",
+            "VAR_DIR": str(VAR),
+            "DATABASE_URL": database_url,
+            "VPP_TOKEN_KEY": Fernet.generate_key().decode(),
+            "EMAIL_URL": "dummymail://",
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def simulator_start(*args: str) -> tuple[subprocess.Popen, str]:
+    """The simulator in its own process (as Apple is), ready to answer."""
+    import requests
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apple.simulator", "--port", str(port), "--event-delay", "0", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/_sim/health", timeout=2).ok:
+                return process, url
+        except requests.RequestException:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("the simulator did not start")
+
+
+def simulator_stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=30)

@@ -85,6 +85,11 @@ def demo_token_ensure() -> str | None:
             )
     finally:
         simulator.stop()
+    # Books on the first page view: the worker syncs as soon as it and the simulator are up.
+    from sync.models import SyncRun
+    from sync.services import sync_request
+
+    sync_request(token=token, trigger=SyncRun.Trigger.MANUAL)
     return token.name
 
 

@@ -36,15 +36,16 @@ class GoneFilter(admin.SimpleListFilter):
 
 @admin.register(EBook)
 class EBookAdmin(admin.ModelAdmin):
+    # The counts people come for sit next to the title; where the book comes from follows.
     list_display = (
         "cover_thumbnail",
         "title_display",
         "author",
-        "token",
-        "pricing_param",
         "total_display",
         "assigned_count",
         "available_display",
+        "pricing_param",
+        "token",
         "last_synced_at",
     )
     list_display_links = ("cover_thumbnail", "title_display")

@@ -34,16 +34,17 @@ def _read_upload(upload) -> bytes:
 
 @admin.register(VppToken)
 class VppTokenAdmin(admin.ModelAdmin):
+    # What needs attention first (state, expiry, last sync), then who the token belongs to.
     list_display = (
         "name",
-        "org_name",
-        "location_name",
-        "apple_id",
-        "account_type",
         "state_badge",
         "expires",
         "last_sync",
         "book_count",
+        "org_name",
+        "location_name",
+        "apple_id",
+        "account_type",
     )
     list_filter = ("state", "account_type")
     search_fields = ("name", "org_name", "location_name", "apple_id", "location_uid")

@@ -18,6 +18,9 @@
     const percent = data.percent === null ? 0 : data.percent;
     section.querySelector(".sync-progress__fill").style.width = percent + "%";
     section.querySelector("[role=progressbar]").setAttribute("aria-valuenow", percent);
+    section.querySelector(".sync-progress__of").hidden = !data.total;
+    // The read-only details under the bar were rendered with the page; say so once they are stale.
+    if (!data.active) section.querySelector(".sync-progress__stale").hidden = false;
     section.dataset.active = data.active ? "1" : "0";
   }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +32,19 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _wait_for_demo_books(database: Path) -> int:
+    """Books the first (queued) sync brought in, once it succeeded."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
+            states = [row[0] for row in db.execute("SELECT state FROM sync_syncrun")]
+            if "succeeded" in states:
+                return db.execute("SELECT COUNT(*) FROM ebooks_ebook").fetchone()[0]
+            assert "failed" not in states, "the demo token's first sync failed"
+        time.sleep(0.5)
+    pytest.fail(f"the demo token's first sync did not finish: {states}")
 
 
 def _password(output: str) -> str:
@@ -105,9 +119,11 @@ def test_make_run_stack_is_healthy_and_stops_cleanly(tmp_path):
             )
         assert body["status"] == "ok"
         assert body["checks"]["worker"]["ok"] is True
-        # The simulator started with the state holding the demo token's claim.
+        # The simulator started with the state holding the demo token's claim, and the worker
+        # syncs the demo token by itself: a new user sees its books without doing anything.
         health = requests.get(f"http://127.0.0.1:{simulator_port}/_sim/health", timeout=10)
         assert health.status_code == 200
+        assert _wait_for_demo_books(tmp_path / "var" / "db.sqlite3") > 25
     finally:
         stack.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:

@@ -2,8 +2,8 @@
 
 Django's bulk_create builds a model instance and compiles every value for each row, which costs
 more than the database work itself at this volume. These statements send a page as arrays
-(PostgreSQL, one round trip) or as executemany (SQLite), and skip rows that would not change, so
-a second sync of the same data writes nothing.
+(PostgreSQL, one round trip, binary) or as executemany (SQLite), and skip rows that would not
+change, so a second sync of the same data writes nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 
 from assignments.models import AppleUser, License
@@ -44,37 +45,43 @@ def licenses_assigned_upsert(
         f"assigned_at = COALESCE({LICENSE_TABLE}.assigned_at, excluded.assigned_at) "
         f"WHERE {LICENSE_TABLE}.state <> excluded.state"
     )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            ebooks, client_ids = (list(column) for column in zip(*rows, strict=True))
+    if connection.vendor == "postgresql":
+        ebooks, client_ids = (list(column) for column in zip(*rows, strict=True))
+        with _binary_cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {APPLE_USER_TABLE} ({user_columns}) "  # noqa: S608 - our tables
-                "SELECT %s, c, '', %s, '', '', false, '', '', %s, %s FROM unnest(%s::text[]) AS c "
+                "SELECT %s, c, '', %s, '', '', false, '', '', %s, %s FROM unnest(%b::text[]) AS c "
                 "ON CONFLICT (token_id, client_user_id) DO NOTHING",
                 [token_id, retired, at, at, sorted(set(client_ids))],
             )
             cursor.execute(
                 f"INSERT INTO {LICENSE_TABLE} ({columns}) "  # noqa: S608 - our tables
                 "SELECT %s, t.e, u.id, u.person_id, %s, NULL, '', '', false, %s, %s "
-                "FROM unnest(%s::bigint[], %s::text[]) AS t(e, c) "
-                f"JOIN {APPLE_USER_TABLE} u ON u.token_id = %s AND u.client_user_id = t.c "
+                "FROM unnest(%b::bigint[], %b::text[]) AS t(e, c) "
+                # One index probe per row, whatever the statistics say: a join lets the planner,
+                # misled by stale statistics on a table the sync just filled, hash all the
+                # token's users for every page (300,000 rows, 200 ms a page). LIMIT 1 keeps the
+                # subquery from being flattened into such a join.
+                f"CROSS JOIN LATERAL (SELECT id, person_id FROM {APPLE_USER_TABLE} "
+                "WHERE token_id = %s AND client_user_id = t.c LIMIT 1) AS u "
                 f"{conflict}",
                 [token_id, assigned, at, at, ebooks, client_ids, token_id],
             )
-        else:
-            cursor.executemany(
-                f"INSERT INTO {APPLE_USER_TABLE} ({user_columns}) "  # noqa: S608 - our tables
-                "VALUES (%s, %s, '', %s, '', '', 0, '', '', %s, %s) "
-                "ON CONFLICT (token_id, client_user_id) DO NOTHING",
-                [(token_id, c, retired, at, at) for c in sorted({c for _, c in rows})],
-            )
-            cursor.executemany(
-                f"INSERT INTO {LICENSE_TABLE} ({columns}) "  # noqa: S608 - our tables
-                "SELECT %s, %s, u.id, u.person_id, %s, NULL, '', '', 0, %s, %s "
-                f"FROM {APPLE_USER_TABLE} u WHERE u.token_id = %s AND u.client_user_id = %s "
-                f"{conflict}",
-                [(token_id, e, assigned, at, at, token_id, c) for e, c in rows],
-            )
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {APPLE_USER_TABLE} ({user_columns}) "  # noqa: S608 - our tables
+            "VALUES (%s, %s, '', %s, '', '', 0, '', '', %s, %s) "
+            "ON CONFLICT (token_id, client_user_id) DO NOTHING",
+            [(token_id, c, retired, at, at) for c in sorted({c for _, c in rows})],
+        )
+        cursor.executemany(
+            f"INSERT INTO {LICENSE_TABLE} ({columns}) "  # noqa: S608 - our tables
+            "SELECT %s, %s, u.id, u.person_id, %s, NULL, '', '', 0, %s, %s "
+            f"FROM {APPLE_USER_TABLE} u WHERE u.token_id = %s AND u.client_user_id = %s "
+            f"{conflict}",
+            [(token_id, e, assigned, at, at, token_id, c) for e, c in rows],
+        )
 
 
 def apple_users_upsert_rows(
@@ -87,26 +94,50 @@ def apple_users_upsert_rows(
         "token_id, client_user_id, email, status, invite_code, id_hash, managed, error, "
         "event_id, last_seen_at, updated_at"
     )
+    # Within one run (same seen_at) a user listed twice keeps its liveliest status whatever the
+    # order its pages are written in (the sync writes pages side by side); a later run
+    # overwrites.
     conflict = (
         "ON CONFLICT (token_id, client_user_id) DO UPDATE SET email = excluded.email, "
         "status = excluded.status, invite_code = excluded.invite_code, "
         "id_hash = excluded.id_hash, last_seen_at = excluded.last_seen_at, "
-        "updated_at = excluded.updated_at"
+        "updated_at = excluded.updated_at "
+        f"WHERE {APPLE_USER_TABLE}.last_seen_at IS NULL "
+        f"OR {APPLE_USER_TABLE}.last_seen_at <> excluded.last_seen_at "
+        f"OR {_rank(APPLE_USER_TABLE + '.status')} <= {_rank('excluded.status')}"
     )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            ids, emails, statuses, invites, hashes = zip(*rows, strict=True)
+    if connection.vendor == "postgresql":
+        ids, emails, statuses, invites, hashes = zip(*rows, strict=True)
+        with _binary_cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
                 "SELECT %s, c, e, s, i, h, false, '', '', %s, %s "
-                "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
                 "AS t(c, e, s, i, h) "
                 f"{conflict}",
                 [token_id, seen_at, seen_at, *map(list, (ids, emails, statuses, invites, hashes))],
             )
-        else:
-            cursor.executemany(
-                f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
-                f"VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s) {conflict}",
-                [(token_id, *row, seen_at, seen_at) for row in rows],
-            )
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
+            f"VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s) {conflict}",
+            [(token_id, *row, seen_at, seen_at) for row in rows],
+        )
+
+
+def _rank(column: str) -> str:
+    """SQL for a status's liveliness, as apple_records ranks it."""
+    live, invited = AppleUser.Status.ASSOCIATED, AppleUser.Status.REGISTERED
+    return f"(CASE {column} WHEN '{live}' THEN 2 WHEN '{invited}' THEN 1 ELSE 0 END)"
+
+
+def _binary_cursor() -> psycopg.Cursor:
+    """A cursor on Django's PostgreSQL connection (same transaction) that binds server-side.
+
+    Django's own cursor binds client-side: psycopg would quote each of a page's thousands of
+    array elements in Python and the server parse them back, three times the CPU of sending
+    the arrays (the %b parameters) in binary.
+    """
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)

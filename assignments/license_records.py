@@ -61,9 +61,13 @@ def apple_users_prepare(
     return existing
 
 
-def apple_users_registration_sent(*, client_user_ids: Sequence[str], event_id: str) -> None:
+def apple_users_registration_sent(
+    *, token: VppToken, client_user_ids: Sequence[str], event_id: str
+) -> None:
     """Remember which Apple event registers these users."""
-    AppleUser.objects.filter(client_user_id__in=client_user_ids).update(event_id=event_id, error="")
+    AppleUser.objects.filter(token=token, client_user_id__in=client_user_ids).update(
+        event_id=event_id, error=""
+    )
 
 
 def apple_users_registration_failed(

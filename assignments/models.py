@@ -106,7 +106,10 @@ class AppleUser(models.Model):
         RETIRED = "retired", "Retired"
         FAILED = "failed", "Registration failed"
 
-    token = models.ForeignKey(VppToken, on_delete=models.CASCADE, related_name="apple_users")
+    # No index of its own: the unique (token, client_user_id) one leads with it.
+    token = models.ForeignKey(
+        VppToken, on_delete=models.CASCADE, related_name="apple_users", db_index=False
+    )
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="apple_users"
     )
@@ -152,11 +155,22 @@ class License(models.Model):
         NOT_ENOUGH = "not_enough", "Not enough licenses"
         FAILED = "failed", "Failed"
 
-    token = models.ForeignKey(VppToken, on_delete=models.CASCADE, related_name="licenses")
-    ebook = models.ForeignKey(EBook, on_delete=models.CASCADE, related_name="licenses")
+    # The sync writes a million of these per token: token, ebook and person get no index of
+    # their own, the composite indexes below lead with them.
+    token = models.ForeignKey(
+        VppToken, on_delete=models.CASCADE, related_name="licenses", db_index=False
+    )
+    ebook = models.ForeignKey(
+        EBook, on_delete=models.CASCADE, related_name="licenses", db_index=False
+    )
     apple_user = models.ForeignKey(AppleUser, on_delete=models.CASCADE, related_name="licenses")
     person = models.ForeignKey(
-        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="licenses"
+        Person,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="licenses",
+        db_index=False,
     )
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     error_number = models.IntegerField(null=True, blank=True)

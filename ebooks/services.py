@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import requests
+from django.db import connection
 from django.db.models import Q
 
 from apple.types import Asset, BookMetadata
@@ -101,20 +102,36 @@ def ebooks_metadata_apply(
     *, token: VppToken, metadata: dict[str, BookMetadata], fetched_at: datetime
 ) -> int:
     """Store titles, authors, genres, descriptions and cover URLs; returns books updated."""
-    books = list(EBook.objects.filter(token=token, adam_id__in=list(metadata)))
-    for book in books:
-        meta = metadata[book.adam_id]
-        book.title = meta.title[:500]
-        book.author = meta.author[:300]
-        book.genres = ", ".join(meta.genres)[:300]
-        book.description = meta.description
-        if meta.artwork_url and meta.artwork_url != book.artwork_url:
-            book.artwork_url = meta.artwork_url[:1000]
-            book.cover, book.cover_type = None, ""  # fetched again on next view
-        book.metadata_fetched_at = fetched_at
-    fields = ["title", "author", "genres", "description", "artwork_url", "cover", "cover_type"]
-    EBook.objects.bulk_update(books, [*fields, "metadata_fetched_at"], batch_size=500)
-    return len(books)
+    books = EBook.objects.filter(token=token, adam_id__in=list(metadata))
+    fetched_at = connection.ops.adapt_datetimefield_value(fetched_at)  # as the ORM stores it
+    keep_cover, new_cover = [], []
+    for pk, adam_id, artwork_url in books.values_list("pk", "adam_id", "artwork_url"):
+        meta = metadata[adam_id]
+        text = (meta.title[:500], meta.author[:300], ", ".join(meta.genres)[:300])
+        if meta.artwork_url and meta.artwork_url != artwork_url:
+            # The cover is fetched again on next view.
+            new_cover.append((*text, meta.description, fetched_at, meta.artwork_url[:1000], pk))
+        else:
+            keep_cover.append((*text, meta.description, fetched_at, pk))
+    # One parameterised UPDATE per book, sent as a batch: bulk_update's CASE expressions took
+    # a quarter of a second per hundred books to build and run.
+    table = EBook._meta.db_table
+    text_columns = (
+        "title = %s, author = %s, genres = %s, description = %s, metadata_fetched_at = %s"
+    )
+    with connection.cursor() as cursor:
+        if keep_cover:
+            cursor.executemany(
+                f"UPDATE {table} SET {text_columns} WHERE id = %s",  # noqa: S608 - our table
+                keep_cover,
+            )
+        if new_cover:
+            cursor.executemany(
+                f"UPDATE {table} SET {text_columns}, "  # noqa: S608 - our table
+                "artwork_url = %s, cover = NULL, cover_type = '' WHERE id = %s",
+                new_cover,
+            )
+    return len(keep_cover) + len(new_cover)
 
 
 def ebooks_metadata_mark_checked(*, token: VppToken, adam_ids: list[str], at: datetime) -> int:

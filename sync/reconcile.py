@@ -215,7 +215,7 @@ class Reconciler:
         self.result.write_requests += len(events)
         for event in events:
             records.apple_users_registration_sent(
-                client_user_ids=event.client_user_ids, event_id=event.event_id
+                token=self.token, client_user_ids=event.client_user_ids, event_id=event.event_id
             )
         self.result.users_registered += sum(len(e.client_user_ids) for e in events)
         self._await_users({u.client_user_id for u in new_users}, events)

@@ -1,4 +1,4 @@
-"""Benchmark: assign one book to a 100,000-member group (`make bench-assign`; BENCH_SCALE shrinks it).
+"""Benchmark: one book assigned to a 100,000-member group (`make bench-assign`; BENCH_SCALE).
 
 Measures the reconcile that follows against the simulator (its own process): Apple write requests
 made against the minimum the service-config limits allow, all requests, wall time and peak RSS.
@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     SCALE,
     bench_database,
     django_setup,

@@ -176,6 +176,25 @@ def test_counts_follow_apple(apple, vpp_token, sync_now):
     )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_pages_written_side_by_side_converge(generated, sync_now):
+    """Outside a test transaction, PostgreSQL pages are written by two threads: same results."""
+    sim, token, content = generated(page_size=20)
+    first = sync_now(token)
+    assert first.state == State.SUCCEEDED, first.error_message
+    assert first.progress_done == first.progress_total
+    before = snapshot(token)
+    assert sync_now(token).state == State.SUCCEEDED
+    assert snapshot(token) == before
+    sim.add_assignments(content, 120, prefix=client_user_id_prefix())
+    sim.accept_invitation(_an_invite_code(sim, content))
+    assert sync_now(token).state == State.SUCCEEDED
+    after_incremental = snapshot(token)
+    _forget_everything(token)
+    sync_now(token, full=True)
+    assert snapshot(token) == after_incremental
+
+
 def _content(token: VppToken) -> str:
     from tokens.crypto import decrypt
 

@@ -6,20 +6,21 @@ from django import forms
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 
 from assignments.models import GroupAssignment, UserGroup
+from config.forms import SizeLimitedFileField
 from ebooks.models import EBook
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # a 300,000-person file is about 30 MB
 
 
-class CsvFileField(forms.FileField):
-    def clean(self, data, initial=None):
-        upload = super().clean(data, initial)
-        if upload and upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size // (1024 * 1024)} MB; the limit is "
-                f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB. Use `manage.py import_directory` instead."
-            )
-        return upload
+def _csv_too_big(size: int) -> str:
+    return (
+        f"The file is {size // (1024 * 1024)} MB; the limit is "
+        f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB. Use `manage.py import_directory` instead."
+    )
+
+
+def CsvFileField(**kwargs) -> SizeLimitedFileField:
+    return SizeLimitedFileField(max_bytes=MAX_IMPORT_BYTES, too_big=_csv_too_big, **kwargs)
 
 
 class DirectoryImportForm(forms.Form):

@@ -12,6 +12,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.cache import cache_control
 
+from config.admin_base import ReadOnlyAdminMixin
 from ebooks.models import EBook
 from ebooks.services import ebook_cover
 
@@ -35,7 +36,7 @@ class GoneFilter(admin.SimpleListFilter):
 
 
 @admin.register(EBook)
-class EBookAdmin(admin.ModelAdmin):
+class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The counts people come for sit next to the title; where the book comes from follows.
     list_display = (
         "cover_thumbnail",
@@ -106,15 +107,6 @@ class EBookAdmin(admin.ModelAdmin):
     @admin.display(description="available", ordering="available_count")
     def available_display(self, book: EBook) -> str:
         return "unlimited" if book.unlimited else str(book.available_count)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         cover = path(

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from config.admin_base import ReadOnlyAdminMixin
 from sync.models import SyncRun
 from sync.selectors import sync_run_progress
 from sync.services import sync_request
@@ -54,7 +55,7 @@ VppTokenAdmin.has_trigger_sync_permission = _has_trigger_permission
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "queued_at",
         "token",
@@ -117,15 +118,6 @@ class SyncRunAdmin(admin.ModelAdmin):
             return "—"
         seconds = int(duration.total_seconds())
         return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         own = [

@@ -38,6 +38,7 @@ from tokens.services import token_apple_error_record
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=30)
+PEOPLE_PER_SLICE = 5000
 NOT_ENOUGH_LICENSES = 9709
 UNKNOWN_USER = 9609
 USER_EXISTS = 9716
@@ -137,18 +138,10 @@ class Reconciler:
             ).values_list("person_id", flat=True)
         )
         wanted = [pk for pk in targets if pk not in held]
-        if wanted:
-            users = records.apple_users_prepare(
-                token=self.token, person_ids=wanted, prefix=self.prefix
-            )
-            self._register(
-                [users[pk] for pk in wanted if users[pk].status == AppleUser.Status.PENDING]
-            )
-            users = records.apple_users_prepare(
-                token=self.token, person_ids=wanted, prefix=self.prefix
-            )
-            self._invite([users[pk] for pk in wanted])
-            self._license(ebook, [users[pk] for pk in wanted])
+        # In slices, so a 100,000-member group never holds 100,000 rows in memory; a slice is a
+        # multiple of Apple's request sizes, so no request goes out half full.
+        for start in range(0, len(wanted), PEOPLE_PER_SLICE):
+            self._give(ebook, wanted[start : start + PEOPLE_PER_SLICE])
         records.offers_record(ebook=ebook, person_intents=intents)
         required = [
             pk for pk, intent in intents.items() if intent == GroupAssignment.Intent.REQUIRED
@@ -160,6 +153,20 @@ class Reconciler:
         )
         records.install_requests_record(ebook=ebook, person_ids=licensed)
         licenses_kept_refresh(ebook_ids=[ebook.pk])
+
+    def _give(self, ebook: EBook, person_ids: list[int]) -> None:
+        """Register, invite and license one slice of the people who lack the book."""
+        users = records.apple_users_prepare(
+            token=self.token, person_ids=person_ids, prefix=self.prefix
+        )
+        self._register(
+            [users[pk] for pk in person_ids if users[pk].status == AppleUser.Status.PENDING]
+        )
+        users = records.apple_users_prepare(
+            token=self.token, person_ids=person_ids, prefix=self.prefix
+        )
+        self._invite([users[pk] for pk in person_ids])
+        self._license(ebook, [users[pk] for pk in person_ids])
 
     def _targets(self, ebook: EBook) -> tuple[list[int], dict[int, str]]:
         """People the book's assignments cover, in a stable order, each assignment's cap applied."""

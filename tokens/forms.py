@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from django import forms
 
+from config.forms import SizeLimitedFileField
 from tokens.models import VppToken
 from tokens.parsing import MAX_FILE_BYTES
 
 
-class TokenFileField(forms.FileField):
-    def clean(self, data, initial=None):
-        upload = super().clean(data, initial)
-        if upload and upload.size > MAX_FILE_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size // 1024} KB; a content token is under 64 KB. Check "
-                "that you chose the .vpptoken file downloaded from Apple."
-            )
-        return upload
+def _token_too_big(size: int) -> str:
+    return (
+        f"The file is {size // 1024} KB; a content token is under 64 KB. Check that you chose "
+        "the .vpptoken file downloaded from Apple."
+    )
+
+
+def TokenFileField(**kwargs) -> SizeLimitedFileField:
+    return SizeLimitedFileField(max_bytes=MAX_FILE_BYTES, too_big=_token_too_big, **kwargs)
 
 
 class TokenUploadForm(forms.Form):

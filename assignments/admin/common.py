@@ -12,6 +12,7 @@ from apple.errors import error_for, plain_message
 from assignments.models import (
     License,
 )
+from config.admin_base import ReadOnlyAdminMixin
 
 # Above this many members a group's page lists none inline (it would be one huge form); the
 # members are then browsed and removed from the Memberships list, filtered to the group.
@@ -68,20 +69,7 @@ def license_error(licence: License) -> str:
     )
 
 
-class ReadOnlyMixin:
-    """History and Apple's view of things: written by the sync, read by people."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False

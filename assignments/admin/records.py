@@ -5,25 +5,21 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Q
 
-from assignments.admin.common import (
-    BoundedCountPaginator,
-    ReadOnlyMixin,
-    license_error,
-    prefix_q,
-)
+from assignments.admin.common import BoundedCountPaginator, license_error, prefix_q
 from assignments.invitations import InvitationError, invitations_send
 from assignments.models import (
     AppleUser,
     License,
     Person,
 )
+from config.admin_base import ReadOnlyAdminMixin
 from tokens.models import VppToken
 
 # --- Apple's view: read-only ----------------------------------------------------------------
 
 
 @admin.register(AppleUser)
-class AppleUserAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AppleUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("email", "person", "token", "status", "managed", "invitation_sent_at", "error")
     list_select_related = ("person", "token")
     list_filter = ("token", "status", "managed")
@@ -64,7 +60,7 @@ class AppleUserAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(License)
-class LicenseAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("ebook", "person", "token", "state", "kept", "problem", "assigned_at")
     list_select_related = ("ebook", "person", "token")
     list_filter = ("token", "state", "kept")

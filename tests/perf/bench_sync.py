@@ -10,108 +10,23 @@ The last line is machine-readable.
 
 from __future__ import annotations
 
-import os
-import resource
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-VAR = REPO / "var" / "bench"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def scaled(full_size: int, minimum: int = 10) -> int:
-    return max(minimum, int(full_size * SCALE))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def bench_database_url() -> tuple[str, str | None]:
-    """A throwaway database on DATABASE_URL's server, or a fresh SQLite file."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        parts = urlsplit(url)
-        name = f"{parts.path.lstrip('/') or 'shelfkeeper'}_bench"
-        admin_url = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return urlunsplit(parts._replace(path=f"/{name}")), name
-    VAR.mkdir(parents=True, exist_ok=True)
-    database = VAR / "bench.sqlite3"
-    database.unlink(missing_ok=True)
-    return f"sqlite:///{database}", None
-
-
-def configure_django(database_url: str) -> None:
-    from cryptography.fernet import Fernet
-
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "ENV_FILE": "",
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-secret",
-            "VAR_DIR": str(VAR),
-            "DATABASE_URL": database_url,
-            "VPP_TOKEN_KEY": Fernet.generate_key().decode(),
-        }
-    )
-    os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def start_simulator(spec: str) -> tuple[subprocess.Popen, str]:
-    import requests
-
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "apple.simulator",
-            "--port",
-            str(port),
-            "--generate",
-            spec,
-            "--page-size",
-            "1000",
-            "--event-delay",
-            "0",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/_sim/health", timeout=2).ok:
-                return process, url
-        except requests.RequestException:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the simulator did not start")
+from benchlib import (
+    SCALE,
+    bench_database,
+    django_setup,
+    drop_database,
+    peak_rss_mb,
+    scaled,
+    simulator_start,
+    simulator_stop,
+)
 
 
 def report(label: str, seconds: float, rows: int, requests_made: int) -> None:
@@ -126,16 +41,18 @@ def report(label: str, seconds: float, rows: int, requests_made: int) -> None:
 def main() -> None:
     import requests
 
-    database_url, pg_name = bench_database_url()
-    configure_django(database_url)
+    database_url, pg_name = bench_database("bench_sync")
+    django_setup(database_url)
     from django.test.utils import override_settings
 
+    import sync.tasks
     from sync import services as sync_services
     from sync.models import SyncRun
     from sync.services import sync_request
     from tokens.clients import client_for_token, client_user_id_prefix
     from tokens.services import token_import
 
+    sync.tasks.reconcile_token.delay = lambda token_id: None  # no assignments here; no queue
     prefix = client_user_id_prefix()
     spec = (
         f"books={scaled(2000)},users={scaled(300_000)},assignments={scaled(1_000_000)},"
@@ -144,7 +61,7 @@ def main() -> None:
     vendor = "PostgreSQL" if pg_name else "SQLite"
     print(f"bench_sync on {vendor}, scale {SCALE}: {spec}", flush=True)
     started = time.perf_counter()
-    simulator, sim_url = start_simulator(spec)
+    simulator, sim_url = simulator_start("--generate", spec, "--page-size", "1000")
     print(f"simulator ready in {time.perf_counter() - started:.1f} s", flush=True)
     try:
         content = requests.post(
@@ -192,19 +109,8 @@ def main() -> None:
             ).raise_for_status()
             delta_s, _ = timed_sync("(d) incremental, 1,000 new", full=False)
     finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
-        from django.db import connections
-
-        connections.close_all()
-        if pg_name:
-            import psycopg
-
-            parts = urlsplit(os.environ["DATABASE_URL"])
-            with psycopg.connect(
-                urlunsplit(parts._replace(path="/postgres")), autocommit=True
-            ) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{pg_name}"')
+        simulator_stop(simulator)
+        drop_database(pg_name)
     ratio = full_s / limit_s
     print(f"ratio full/limit = {ratio:.2f}  (target <= 1.5)")
     print(

@@ -142,3 +142,24 @@ def test_renew_with_the_current_file_is_refused(apple, token_file):
     token = _import(data)
     with pytest.raises(ValidationError, match="already uses"):
         token_renew(token=token, file_bytes=data)
+
+
+def test_renew_keeps_books_assignments_and_history(apple, token_file):
+    from assignments.models import GroupAssignment, License
+    from ebooks.models import EBook
+    from sync.models import SyncRun
+    from tests.factories import AppleUserFactory, PersonFactory, UserGroupFactory
+
+    token = _import(token_file(days=20))
+    book = EBook.objects.create(token=token, adam_id="123", pricing_param="STDQ", title="Kept")
+    person = PersonFactory()
+    group = UserGroupFactory(members=[person])
+    GroupAssignment.objects.create(ebook=book, group=group, intent="required")
+    user = AppleUserFactory(token=token, person=person)
+    License.objects.create(token=token, ebook=book, apple_user=user, person=person)
+    SyncRun.objects.create(token=token, trigger="manual", state="succeeded")
+    token_renew(token=token, file_bytes=token_file(days=365))
+    assert EBook.objects.filter(token=token).count() == 1
+    assert GroupAssignment.objects.filter(ebook=book).count() == 1
+    assert License.objects.filter(token=token).count() == 1
+    assert SyncRun.objects.filter(token=token).count() == 1

@@ -118,7 +118,8 @@ def assignment_preview(
     )
     pending = License.objects.filter(ebook=ebook, state=License.State.PENDING).count()
     needed = counts["targeted"] - counts["held"]
-    capped = needed if cap is None else min(needed, cap)
+    # As the reconciler counts it: people who already hold the book use up the cap too.
+    capped = needed if cap is None else min(needed, max(cap - counts["held"], 0))
     available = None if ebook.unlimited else max(ebook.available_count - pending, 0)
     will_consume = capped if available is None else min(capped, available)
     return AssignmentPreview(

@@ -188,9 +188,11 @@ class Reconciler:
                 .values_list("pk", flat=True)
             )
             if assignment.cap is not None:
-                # The cap bounds the new licenses this assignment may consume.
+                # At most `cap` of the assignment's people hold the book, over all runs: those
+                # who hold it already count, so members who join later cannot push past the cap.
+                holding = sum(1 for pk in people if pk in held)
                 new = [pk for pk in people if pk not in held and pk not in ordered]
-                allowed = set(new[: assignment.cap])
+                allowed = set(new[: max(assignment.cap - holding, 0)])
                 people = [pk for pk in people if pk in held or pk in ordered or pk in allowed]
             for pk in people:
                 ordered.setdefault(pk, None)

@@ -78,6 +78,16 @@ def test_cap_limits_what_is_consumed(ebook):
     assert preview.shortfall == 5
 
 
+def test_members_who_already_hold_the_book_count_against_the_cap(ebook):
+    people = PersonFactory.create_batch(8)
+    group = UserGroupFactory(members=people)
+    for holder in people[:2]:
+        LicenseFactory(ebook=ebook, person=holder, state=License.State.ASSIGNED)
+    preview = assignment_preview(ebook=ebook, groups=[group], cap=3)
+    assert preview.will_consume == 1
+    assert preview.beyond_cap == 5
+
+
 def test_cap_and_shortage_together_never_consume_more_than_available():
     ebook = EBookFactory(available_count=2)
     group = UserGroupFactory(members=PersonFactory.create_batch(10))

@@ -248,6 +248,19 @@ def test_cap_limits_new_licenses(apple, synced):
     assert License.objects.filter(ebook=book).count() == 2
 
 
+def test_cap_holds_across_runs_when_members_join_later(apple, synced):
+    from assignments.models import Membership
+
+    book = _book(synced)
+    group = _assign(book, PersonFactory.create_batch(2, managed=True), cap=2)
+    assert reconcile_token(token=synced).licenses_requested == 2
+    for person in PersonFactory.create_batch(3, managed=True):
+        Membership.objects.create(group=group, person=person)
+    later = reconcile_token(token=synced)
+    assert later.licenses_requested == 0
+    assert License.objects.filter(ebook=book).count() == 2
+
+
 def test_claimed_token_is_left_alone(apple, synced):
     _assign(_book(synced), PersonFactory.create_batch(2, managed=True))
     apple.claim_by_other(decrypt(synced.secret_ciphertext))

@@ -39,10 +39,11 @@ def _wait_for_demo_books(database: Path) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
-            states = [row[0] for row in db.execute("SELECT state FROM sync_syncrun")]
+            runs = db.execute("SELECT state, error_message FROM sync_syncrun").fetchall()
+            states = [state for state, _ in runs]
             if "succeeded" in states:
                 return db.execute("SELECT COUNT(*) FROM ebooks_ebook").fetchone()[0]
-            assert "failed" not in states, "the demo token's first sync failed"
+            assert "failed" not in states, f"the demo token's first sync failed: {runs}"
         time.sleep(0.5)
     pytest.fail(f"the demo token's first sync did not finish: {states}")
 
@@ -92,9 +93,12 @@ def test_make_run_stack_is_healthy_and_stops_cleanly(tmp_path):
     assert second.returncode == 0, second.stderr
     assert _password(second.stdout) == _password(first.stdout)
     assert "demo token" not in second.stdout
+    empty_env = tmp_path / "empty.env"
+    empty_env.touch()
     log = (tmp_path / "honcho.log").open("w")
     stack = subprocess.Popen(
-        [str(BIN / "honcho"), "start", "-f", "Procfile.dev"],
+        # honcho loads .env by default; a developer's .env must not reach this isolated stack.
+        [str(BIN / "honcho"), "start", "-f", "Procfile.dev", "-e", str(empty_env)],
         cwd=REPO,
         env=environment,
         stdout=log,

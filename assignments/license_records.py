@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from assignments.models import AppleUser, BookOffer, Device, InstallRequest, License
+from assignments.models import AppleUser, BookOffer, Device, InstallRequest, License, Person
 from ebooks.models import EBook
 from tokens.models import VppToken
 
@@ -34,8 +34,6 @@ def apple_users_prepare(
     }
     missing = [pk for pk in person_ids if pk not in existing]
     if missing:
-        from assignments.models import Person
-
         people = Person.objects.filter(pk__in=missing).values_list(
             "pk", "email", "managed_apple_id"
         )

@@ -135,6 +135,15 @@ def assignment_preview(
     )
 
 
+def people_holding(*, ebook: EBook) -> set[int]:
+    """Ids of people who hold the book or have it on its way (assigned or pending)."""
+    return set(
+        License.objects.filter(ebook=ebook, state__in=HELD_STATES).values_list(
+            "person_id", flat=True
+        )
+    )
+
+
 def people_covered(*, ebook_id: int) -> QuerySet[Person]:
     """Active people some assignment of the book still asks a license for (caps aside)."""
     covered = Q()

@@ -27,7 +27,7 @@ from assignments import license_records as records
 from assignments.apple_records import apple_users_upsert
 from assignments.invitations import invitations_send
 from assignments.models import AppleUser, GroupAssignment, License
-from assignments.selectors import targeted_people
+from assignments.selectors import people_holding, targeted_people
 from assignments.services import licenses_kept_refresh
 from ebooks.models import EBook
 from sync.models import SyncCursor
@@ -131,12 +131,8 @@ class Reconciler:
     # --- one book -----------------------------------------------------------------------
 
     def _reconcile_book(self, ebook: EBook) -> None:
-        targets, intents = self._targets(ebook)
-        held = set(
-            License.objects.filter(
-                ebook=ebook, state__in=[License.State.ASSIGNED, License.State.PENDING]
-            ).values_list("person_id", flat=True)
-        )
+        held = people_holding(ebook=ebook)
+        targets, intents = self._targets(ebook, held)
         wanted = [pk for pk in targets if pk not in held]
         # In slices, so a 100,000-member group never holds 100,000 rows in memory; a slice is a
         # multiple of Apple's request sizes, so no request goes out half full.
@@ -168,15 +164,10 @@ class Reconciler:
         self._invite([users[pk] for pk in person_ids])
         self._license(ebook, [users[pk] for pk in person_ids])
 
-    def _targets(self, ebook: EBook) -> tuple[list[int], dict[int, str]]:
+    def _targets(self, ebook: EBook, held: set[int]) -> tuple[list[int], dict[int, str]]:
         """People the book's assignments cover, in a stable order, each assignment's cap applied."""
         ordered: dict[int, None] = {}
         intents: dict[int, str] = {}
-        held = set(
-            License.objects.filter(
-                ebook=ebook, state__in=[License.State.ASSIGNED, License.State.PENDING]
-            ).values_list("person_id", flat=True)
-        )
         for assignment in ebook.group_assignments.order_by("created_at", "pk").prefetch_related(
             "excluded_groups"
         ):

@@ -121,8 +121,8 @@ def token_take_control(*, token: VppToken, now: datetime | None = None) -> VppTo
     """Write our mdmInfo over another product's claim; the admin has confirmed."""
     now = now or timezone.now()
     client = client_for_token(token, claim_check=False, interactive=True)
-    config = _apple_call(lambda: client.set_client_config(mdm_info=our_mdm_info(), force=True))
-    _mark_ours(token, config, now=now)
+    _apple_call(lambda: client.set_client_config(mdm_info=our_mdm_info(), force=True))
+    _mark_ours(token, now=now)
     token.state = _expiry_state(token.expires_at, now)
     token.state_reason = ""
     token.save()
@@ -180,11 +180,11 @@ def _claim_if_free(token: VppToken, client: AppleClient, config: ClientConfig, *
         return
     if holder != ours:
         # We read the claim a moment ago and it was free, so this is not taking over anyone.
-        config = _apple_call(lambda: client.set_client_config(mdm_info=ours, force=True))
-    _mark_ours(token, config, now=now)
+        _apple_call(lambda: client.set_client_config(mdm_info=ours, force=True))
+    _mark_ours(token, now=now)
 
 
-def _mark_ours(token: VppToken, config: ClientConfig, *, now) -> None:
+def _mark_ours(token: VppToken, *, now) -> None:
     token.claimed_at = now
     token.foreign_mdm_id = token.foreign_mdm_name = token.foreign_mdm_metadata = ""
 
@@ -277,12 +277,7 @@ def token_check(*, token: VppToken, now: datetime | None = None) -> VppToken:
         config = client_for_token(token).client_config()
     except AppleError as error:
         return token_apple_error_record(token=token, error=error, now=now)
-    ours = our_mdm_info()
-    if config.mdm_info is not None and config.mdm_info.id != ours.id:
-        # Reached only when the client has no claim check configured; kept for safety.
-        return token_apple_error_record(
-            token=token, error=ClaimedElsewhereError(config.mdm_info), now=now
-        )
+    # A foreign claim never gets here: the client checks it and raises ClaimedElsewhereError.
     if token.state == State.CLAIMED_ELSEWHERE:
         # The other product let go, but taking the location back is still the admin's call.
         token.checked_at = now

@@ -32,6 +32,12 @@ class EBook(models.Model):
     available_count = models.PositiveIntegerField(default=0)
     retired_count = models.PositiveIntegerField(default=0)
     unlimited = models.BooleanField(default=False, help_text="Free book: Apple sets no limit.")
+    counts_as_of = models.DateTimeField(
+        "counts as of",
+        null=True,
+        blank=True,
+        help_text="When the counts were last read from Apple (a sync or an event's outcome).",
+    )
 
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)

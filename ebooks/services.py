@@ -68,6 +68,7 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
                 pricing_param=key.pricing_param,
                 unlimited=asset.unlimited,
                 last_synced_at=seen_at,
+                counts_as_of=seen_at,
                 gone_at=None,
                 **values,
             )
@@ -83,6 +84,7 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
             "retired_count",
             "unlimited",
             "last_synced_at",
+            "counts_as_of",
             "gone_at",
         ],
     )

@@ -60,6 +60,11 @@ try:
     SECURE_COOKIES = read_bool("SECURE_COOKIES", default=not DEBUG)
     CSRF_TRUSTED_ORIGINS = read_list("CSRF_TRUSTED_ORIGINS", default=[])
     BEHIND_PROXY = read_bool("BEHIND_PROXY", default=False)
+    # HTTPS hardening for deployments behind TLS; off by default so a plain-HTTP dev box works.
+    SECURE_HSTS_SECONDS = read_int("SECURE_HSTS_SECONDS", default=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = read_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = read_bool("SECURE_HSTS_PRELOAD", default=False)
+    SECURE_SSL_REDIRECT = read_bool("SECURE_SSL_REDIRECT", default=False)
 except SettingError as error:
     raise SystemExit(f"Shelfkeeper cannot start: {error}") from None
 
@@ -107,6 +112,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.debug.AlwaysSafeExceptionReporterFilter"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

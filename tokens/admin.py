@@ -9,7 +9,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from tokens import services
 from tokens.forms import TakeControlForm, TokenRenewForm, TokenUploadForm
@@ -23,6 +25,10 @@ BADGE_COLOURS = {
     VppToken.State.INVALID: "#ba2121",
     VppToken.State.CLAIMED_ELSEWHERE: "#6f42c1",
 }
+# The token must not show in DEBUG pages or error reports: with no names, every local of the
+# view and of everything it calls (parsing, the Apple client) is hidden.
+hide_locals = method_decorator(sensitive_variables())
+hide_post = method_decorator(sensitive_post_parameters())
 # Owned by the sync app; linked by name so this app imports nothing from it.
 SYNC_NOW_URL_NAME = "admin:sync_token_sync_now"
 SYNC_PERMISSION = "sync.trigger_sync"
@@ -133,6 +139,8 @@ class VppTokenAdmin(admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
+    @hide_locals
+    @hide_post
     def add_view(self, request, form_url="", extra_context=None):
         """Upload a token file: the only way a token comes into the portal."""
         if not self.has_add_permission(request):
@@ -157,6 +165,8 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
         return self._render(request, "admin/tokens/vpptoken/upload.html", form, "Upload a token")
 
+    @hide_locals
+    @hide_post
     def renew_view(self, request, pk: int):
         token = get_object_or_404(VppToken, pk=pk)
         if not self.has_change_permission(request, token):
@@ -179,6 +189,7 @@ class VppTokenAdmin(admin.ModelAdmin):
             request, "admin/tokens/vpptoken/renew.html", form, f"Renew {token}", token
         )
 
+    @hide_locals
     def take_control_view(self, request, pk: int):
         token = get_object_or_404(VppToken, pk=pk)
         if not self.has_change_permission(request, token):

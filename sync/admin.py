@@ -28,7 +28,9 @@ STATE_COLOURS = {
 
 
 def _report(request, token: VppToken, created: bool, run: SyncRun) -> None:
-    if created:
+    if created and run.state == SyncRun.State.FAILED:  # the broker refused the message
+        messages.error(request, f"Sync of “{token}” could not start: {run.error_message}")
+    elif created:
         messages.success(request, f"Sync of “{token}” queued.")
     else:
         messages.info(

@@ -13,6 +13,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from audit.services import Action, Outcome, audit_record
 from tokens import services
 from tokens.forms import TakeControlForm, TokenRenewForm, TokenUploadForm
 from tokens.models import VppToken
@@ -36,6 +37,17 @@ SYNC_PERMISSION = "sync.trigger_sync"
 
 def _read_upload(upload) -> bytes:
     return upload.read(MAX_FILE_BYTES + 1)
+
+
+def _audit_refused(request, action: str, token: VppToken | None, error: ValidationError) -> None:
+    reason = " ".join(error.messages)[:500]  # our own sentences: never the file's content
+    audit_record(
+        action=action,
+        request=request,
+        target=token,
+        outcome=Outcome.REFUSED,
+        detail={"reason": reason},
+    )
 
 
 @admin.register(VppToken)
@@ -157,8 +169,10 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_UPLOAD, None, error)
             else:
                 self.log_addition(request, token, "Uploaded token file")
+                audit_record(action=Action.TOKEN_UPLOAD, request=request, target=token)
                 self._report_claim(request, token, "uploaded")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
@@ -179,8 +193,10 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_RENEW, token, error)
             else:
                 self.log_change(request, token, "Renewed token file")
+                audit_record(action=Action.TOKEN_RENEW, request=request, target=token)
                 self._report_claim(request, token, "renewed")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
@@ -200,14 +216,25 @@ class VppTokenAdmin(admin.ModelAdmin):
                 services.token_take_control(token=token)
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_TAKE_CONTROL, token, error)
             else:
                 self.log_change(request, token, "Took control of the location")
+                audit_record(action=Action.TOKEN_TAKE_CONTROL, request=request, target=token)
                 messages.success(request, f"Shelfkeeper now manages “{token}” at Apple.")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
                 )
         title = f"Take control of {token}"
         return self._render(request, "admin/tokens/vpptoken/take_control.html", form, title, token)
+
+    def delete_model(self, request, obj) -> None:
+        audit_record(action=Action.TOKEN_DELETE, request=request, target=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for token in queryset:
+            audit_record(action=Action.TOKEN_DELETE, request=request, target=token)
+        super().delete_queryset(request, queryset)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         may_sync = request.user.has_perm(SYNC_PERMISSION)

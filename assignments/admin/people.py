@@ -33,6 +33,7 @@ from assignments.models import (
     Person,
     UserGroup,
 )
+from audit.services import Action, Outcome, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +220,11 @@ class PersonAdmin(admin.ModelAdmin):
                 for name in ("people", "groups", "devices")
             }
             outcome = directory_import(**files)
+            audit_record(
+                action=Action.DIRECTORY_IMPORT,
+                outcome=Outcome.OK if outcome.ok else Outcome.REFUSED,
+                detail={"files": [result.summary() for result in outcome.files]},
+            )
             logger.info(
                 "Directory import by %s: %s",
                 request.user.pk,

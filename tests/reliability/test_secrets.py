@@ -93,4 +93,3 @@ def test_no_secret_in_pages_logs_task_payloads_or_dumpdata(
         if needle in text
     ]
     assert found == []
-

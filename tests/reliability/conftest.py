@@ -10,9 +10,8 @@ from tests.sync.conftest import snapshot, sync_now  # noqa: F401 - shared fixtur
 
 
 def _reset_publisher_pools(app) -> None:
-    # Celery caches its broker connections; drop them so the next publish dials afresh.
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Celery caches its publishing pools; forget them (never close: kombu keeps them in a global
+    # registry that other tests reuse) so the next publish dials the configured URL afresh.
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -27,13 +26,17 @@ def dead_broker_url():
 
 
 @pytest.fixture
-def broker_down(monkeypatch, dead_broker_url):
+def broker_down(dead_broker_url):
     """Celery publishes to a broker that refuses connections; restored afterwards."""
     from config.celery import app
 
+    # conf.update, not monkeypatch: undoing a setattr on Celery's settings leaves the patched
+    # broker_write_url behind (its getter falls back to broker_url), breaking later tests.
+    saved = {key: app.conf.get(key) for key in ("broker_url", "broker_write_url")}
     _reset_publisher_pools(app)
-    monkeypatch.setattr(app.conf, "broker_url", dead_broker_url)
-    monkeypatch.setattr(app.conf, "broker_write_url", dead_broker_url)
-    yield app
-    monkeypatch.undo()
-    _reset_publisher_pools(app)
+    app.conf.update(broker_url=dead_broker_url, broker_write_url=dead_broker_url)
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+        _reset_publisher_pools(app)

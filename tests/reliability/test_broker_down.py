@@ -43,7 +43,8 @@ def test_after_the_broker_is_back_sync_now_queues_a_new_run(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         _sync_now(operator_client, vpp_token)
-    monkeypatch.undo()  # the broker is back (publishing is captured, not sent)
+    assert SyncRun.objects.get().state == State.FAILED
+    # The broker is back: publishing is captured here, not sent.
     sent = []
     monkeypatch.setattr("sync.tasks.sync_token.delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):

@@ -248,8 +248,11 @@ class InstallRequest(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
+        QUEUED = "queued", "Queued on the device"
+        INSTALLING = "installing", "Installing"
         INSTALLED = "installed", "Installed"
         FAILED = "failed", "Failed"
+        UNINSTALLED = "uninstalled", "Uninstalled"
         NO_BOOKS_APP = "no_books_app", "Books app missing on the device"
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="install_requests")
@@ -258,12 +261,22 @@ class InstallRequest(models.Model):
         Person, null=True, on_delete=models.SET_NULL, related_name="install_requests"
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    # What the device-management channel last reported: Apple's own state and rejection reason
+    # (e.g. "Failed" / "PurchaseNotFound"), kept verbatim for the admin.
+    device_state = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=("device", "ebook"), name="install_request_unique")
+        ]
+        indexes = [
+            # Install summaries per book, and the device channel's list of pending installs.
+            models.Index(fields=("ebook", "state"), name="install_request_ebook_state"),
+            models.Index(fields=("state", "id"), name="install_request_state_id"),
         ]
 
     def __str__(self) -> str:

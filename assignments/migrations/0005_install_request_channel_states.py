@@ -4,39 +4,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assignments', '0004_drop_redundant_fk_indexes'),
-        ('ebooks', '0002_ebook_counts_as_of'),
+        ("assignments", "0004_drop_redundant_fk_indexes"),
+        ("ebooks", "0002_ebook_counts_as_of"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='installrequest',
-            name='device_state',
+            model_name="installrequest",
+            name="device_state",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='installrequest',
-            name='reason',
+            model_name="installrequest",
+            name="reason",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='installrequest',
-            name='reported_at',
+            model_name="installrequest",
+            name="reported_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='installrequest',
-            name='state',
-            field=models.CharField(choices=[('pending', 'Pending'), ('queued', 'Queued on the device'), ('installing', 'Installing'), ('installed', 'Installed'), ('failed', 'Failed'), ('uninstalled', 'Uninstalled'), ('no_books_app', 'Books app missing on the device')], default='pending', max_length=16),
+            model_name="installrequest",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("queued", "Queued on the device"),
+                    ("installing", "Installing"),
+                    ("installed", "Installed"),
+                    ("failed", "Failed"),
+                    ("uninstalled", "Uninstalled"),
+                    ("no_books_app", "Books app missing on the device"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
         ),
         migrations.AddIndex(
-            model_name='installrequest',
-            index=models.Index(fields=['ebook', 'state'], name='install_request_ebook_state'),
+            model_name="installrequest",
+            index=models.Index(fields=["ebook", "state"], name="install_request_ebook_state"),
         ),
         migrations.AddIndex(
-            model_name='installrequest',
-            index=models.Index(fields=['state', 'id'], name='install_request_state_id'),
+            model_name="installrequest",
+            index=models.Index(fields=["state", "id"], name="install_request_state_id"),
         ),
     ]

@@ -30,9 +30,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="status")
     def status(self, api_key: ApiKey) -> str:
-        if api_key.revoked_at:
-            return format_html('<span style="color:#ba2121">revoked</span>')
-        return format_html('<span style="color:#1e7e34">active</span>')
+        colour, label = ("#ba2121", "revoked") if api_key.revoked_at else ("#1e7e34", "active")
+        return format_html('<span style="color:{}">{}</span>', colour, label)
 
     def save_model(self, request, obj, form, change) -> None:
         if change:

@@ -1,4 +1,7 @@
-"""django-filter sets for the API's lists; each filter rides on an index of its table."""
+"""django-filter sets for the API's lists; each filter rides on an index of its table.
+
+Foreign keys filter by plain id: an unknown id gives an empty list, not an error.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +20,21 @@ class TokenFilter(filters.FilterSet):
 
 
 class BookFilter(filters.FilterSet):
+    token = filters.NumberFilter(field_name="token_id")
     gone = filters.BooleanFilter(field_name="gone_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = EBook
-        fields = ("token", "adam_id", "pricing_param")
+        fields = ("adam_id", "pricing_param")
 
 
 class AssignmentFilter(filters.FilterSet):
+    ebook = filters.NumberFilter(field_name="ebook_id")
+    group = filters.NumberFilter(field_name="group_id")
+
     class Meta:
         model = GroupAssignment
-        fields = ("ebook", "group", "intent")
+        fields = ("intent",)
 
 
 class PersonFilter(filters.FilterSet):
@@ -43,26 +50,37 @@ class GroupFilter(filters.FilterSet):
 
 
 class MembershipFilter(filters.FilterSet):
+    group = filters.NumberFilter(field_name="group_id")
+    person = filters.NumberFilter(field_name="person_id")
+
     class Meta:
         model = Membership
-        fields = ("group", "person")
+        fields = ()
 
 
 class LicenseFilter(filters.FilterSet):
+    token = filters.NumberFilter(field_name="token_id")
+    ebook = filters.NumberFilter(field_name="ebook_id")
+    person = filters.NumberFilter(field_name="person_id")
     adam_id = filters.CharFilter(field_name="ebook__adam_id")
 
     class Meta:
         model = License
-        fields = ("token", "ebook", "person", "state", "kept")
+        fields = ("state", "kept")
 
 
 class SyncRunFilter(filters.FilterSet):
+    token = filters.NumberFilter(field_name="token_id")
+
     class Meta:
         model = SyncRun
-        fields = ("token", "state")
+        fields = ("state",)
 
 
 class InvitationFilter(filters.FilterSet):
+    token = filters.NumberFilter(field_name="token_id")
+    person = filters.NumberFilter(field_name="person_id")
+
     class Meta:
         model = AppleUser
-        fields = ("token", "status", "person")
+        fields = ("status",)

@@ -12,7 +12,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str | None:
         if isinstance(request.auth, ApiKey):
-            ident = f"key-{request.auth.pk}"
+            ident = f"key-{request.auth.prefix}"
         elif request.user and request.user.is_authenticated:
             ident = f"user-{request.user.pk}"
         else:

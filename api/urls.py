@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -34,4 +34,6 @@ urlpatterns = [
         name="docs",
     ),
     path("", include(router.urls)),
+    # Anything else under /api/v1/ is a problem document too, not Django's HTML 404 page.
+    re_path(r"^.*$", views.not_found, name="not-found"),
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view, permission_classes, schema
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from api import filters, serializers
@@ -25,6 +26,14 @@ from sync.models import SyncRun
 from sync.services import sync_request
 from tokens.parsing import MAX_FILE_BYTES
 from tokens.services import token_renew
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@permission_classes([AllowAny])
+@schema(None)
+def not_found(request):
+    """No such endpoint (kept out of the schema)."""
+    raise NotFound("No such endpoint. See /api/v1/docs/ for the ones there are.")
 
 
 class SignedInPermission(IsAuthenticated):

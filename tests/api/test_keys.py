@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from api.models import ApiKey
 from api.services import api_key_create
+from api.throttling import ApiKeyRateThrottle
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +119,13 @@ def test_schema_and_docs_need_a_signed_in_user_and_docs_use_local_assets(viewer_
     schema = viewer_client.get("/api/v1/schema/?format=json")
     assert schema.status_code == 200
     assert "/api/v1/licenses/" in schema.json()["paths"]
+
+
+def test_each_key_has_its_own_rate_limit(monkeypatch, key_client):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    busy, other = key_client(ApiKey.Scope.READ_ONLY), key_client(ApiKey.Scope.READ_ONLY)
+    assert [busy.get("/api/v1/books/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    limited = busy.get("/api/v1/books/")
+    assert limited["Content-Type"] == "application/problem+json"
+    assert "Retry-After" in limited
+    assert other.get("/api/v1/books/").status_code == 200

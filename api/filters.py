@@ -6,11 +6,25 @@ Foreign keys filter by plain id: an unknown id gives an empty list, not an error
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
 
 from assignments.models import AppleUser, GroupAssignment, License, Membership, Person, UserGroup
 from ebooks.models import EBook
 from sync.models import SyncRun
 from tokens.models import VppToken
+
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(filters.NumberFilter):
+    """A row id: a whole number the database can hold (a larger one is a 400, not a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class TokenFilter(filters.FilterSet):
@@ -20,7 +34,7 @@ class TokenFilter(filters.FilterSet):
 
 
 class BookFilter(filters.FilterSet):
-    token = filters.NumberFilter(field_name="token_id")
+    token = IdFilter(field_name="token_id")
     gone = filters.BooleanFilter(field_name="gone_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
@@ -29,8 +43,8 @@ class BookFilter(filters.FilterSet):
 
 
 class AssignmentFilter(filters.FilterSet):
-    ebook = filters.NumberFilter(field_name="ebook_id")
-    group = filters.NumberFilter(field_name="group_id")
+    ebook = IdFilter(field_name="ebook_id")
+    group = IdFilter(field_name="group_id")
 
     class Meta:
         model = GroupAssignment
@@ -50,8 +64,8 @@ class GroupFilter(filters.FilterSet):
 
 
 class MembershipFilter(filters.FilterSet):
-    group = filters.NumberFilter(field_name="group_id")
-    person = filters.NumberFilter(field_name="person_id")
+    group = IdFilter(field_name="group_id")
+    person = IdFilter(field_name="person_id")
 
     class Meta:
         model = Membership
@@ -59,9 +73,9 @@ class MembershipFilter(filters.FilterSet):
 
 
 class LicenseFilter(filters.FilterSet):
-    token = filters.NumberFilter(field_name="token_id")
-    ebook = filters.NumberFilter(field_name="ebook_id")
-    person = filters.NumberFilter(field_name="person_id")
+    token = IdFilter(field_name="token_id")
+    ebook = IdFilter(field_name="ebook_id")
+    person = IdFilter(field_name="person_id")
     adam_id = filters.CharFilter(field_name="ebook__adam_id")
 
     class Meta:
@@ -70,7 +84,7 @@ class LicenseFilter(filters.FilterSet):
 
 
 class SyncRunFilter(filters.FilterSet):
-    token = filters.NumberFilter(field_name="token_id")
+    token = IdFilter(field_name="token_id")
 
     class Meta:
         model = SyncRun
@@ -78,8 +92,8 @@ class SyncRunFilter(filters.FilterSet):
 
 
 class InvitationFilter(filters.FilterSet):
-    token = filters.NumberFilter(field_name="token_id")
-    person = filters.NumberFilter(field_name="person_id")
+    token = IdFilter(field_name="token_id")
+    person = IdFilter(field_name="person_id")
 
     class Meta:
         model = AppleUser

@@ -18,6 +18,8 @@ class RolePermission(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
+        if hasattr(view, "action") and view.action is None:
+            return True  # a viewset's method it lacks: let DRF answer 405
         action = getattr(view, "action", None) or request.method.lower()
         needed = getattr(view, "required_permissions", {}).get(action)
         return needed is not None and user.has_perms(needed)

@@ -45,6 +45,10 @@ def acting_user(request):
     return None if isinstance(request.user, KeyPrincipal) else request.user
 
 
+# Ids in paths: digits a 64-bit integer holds; anything else is the catch-all problem 404.
+ID_PATTERN = r"[0-9]{1,18}"
+
+
 def _view(perm: str) -> dict[str, tuple[str, ...]]:
     return {"list": (perm,), "retrieve": (perm,)}
 
@@ -59,6 +63,7 @@ def _preview_data(preview) -> dict:
 class TokenViewSet(viewsets.ReadOnlyModelViewSet):
     """Content tokens: state, expiry, last sync and license summary. Never the token itself."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = tokens_with_license_summary()
     serializer_class = serializers.TokenSerializer
     filterset_class = filters.TokenFilter
@@ -105,6 +110,7 @@ class TokenViewSet(viewsets.ReadOnlyModelViewSet):
 class BookViewSet(viewsets.ReadOnlyModelViewSet):
     """Books with Apple's counts ("as of" when last read), install summary and forecast."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = EBook.objects.order_by("pk")
     serializer_class = serializers.BookSerializer
     filterset_class = filters.BookFilter
@@ -135,6 +141,7 @@ class AssignmentViewSet(
 ):
     """Books assigned to user groups. Licenses given can never be taken back."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = GroupAssignment.objects.prefetch_related("excluded_groups").order_by("pk")
     serializer_class = serializers.GroupAssignmentSerializer
     filterset_class = filters.AssignmentFilter
@@ -262,6 +269,7 @@ def _check_confirmation(data, preview) -> None:
 class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     """People of the directory; directory scripts upsert them by external id."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = Person.objects.order_by("pk")
     serializer_class = serializers.PersonSerializer
     filterset_class = filters.PersonFilter
@@ -286,6 +294,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 class GroupViewSet(viewsets.ReadOnlyModelViewSet):
     """User groups; directory scripts upsert them by external id."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = UserGroup.objects.order_by("pk")
     serializer_class = serializers.GroupSerializer
     filterset_class = filters.GroupFilter
@@ -310,6 +319,7 @@ class GroupViewSet(viewsets.ReadOnlyModelViewSet):
 class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
     """Who is in which group; scripts add and remove members by external ids."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = Membership.objects.order_by("pk")
     serializer_class = serializers.MembershipSerializer
     filterset_class = filters.MembershipFilter
@@ -340,6 +350,7 @@ class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
 class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
     """Book licenses as the portal knows them; walk all of them with the cursor."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = License.objects.select_related("ebook").order_by("pk")
     serializer_class = serializers.LicenseSerializer
     filterset_class = filters.LicenseFilter
@@ -349,6 +360,7 @@ class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
     """Sync runs, newest first by id order of the cursor."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = SyncRun.objects.order_by("pk")
     serializer_class = serializers.SyncRunSerializer
     filterset_class = filters.SyncRunFilter
@@ -358,6 +370,7 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
 class InvitationViewSet(viewsets.ReadOnlyModelViewSet):
     """Apple users this portal registered, with their invitation state (never the code)."""
 
+    lookup_value_regex = ID_PATTERN
     queryset = AppleUser.objects.order_by("pk")
     serializer_class = serializers.InvitationSerializer
     filterset_class = filters.InvitationFilter

@@ -46,6 +46,9 @@ class Command(BaseCommand):
                 counts = simulator.step()
             except (urllib.error.URLError, OSError) as error:
                 counts = f"portal not answering yet ({error})"
+            except ValueError as error:
+                # A page that is not JSON (a proxy's error page): keep going, as a device would.
+                counts = f"unexpected answer from the portal ({error})"
             if counts != last:
                 self.stdout.write(f"devices: {counts}")
                 last = counts

@@ -21,6 +21,13 @@ class Person(models.Model):
         help_text="Set when the person has a Managed Apple Account: no invitation is needed.",
     )
     active = models.BooleanField(default=True, db_index=True)
+    removed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Deleted while Apple knew them: kept, inactive, so that importing the same "
+        "email again brings them back with their Apple user and licenses.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -36,10 +43,6 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} <{self.email}>" if self.display_name else self.email
-
-    @property
-    def has_managed_apple_id(self) -> bool:
-        return bool(self.managed_apple_id)
 
 
 class UserGroup(models.Model):
@@ -139,7 +142,13 @@ class AppleUser(models.Model):
                 name="apple_user_one_per_person_token",
             ),
         ]
-        indexes = [models.Index(fields=("token", "status"), name="apple_user_token_status")]
+        indexes = [
+            models.Index(fields=("token", "status"), name="apple_user_token_status"),
+            # Re-linking a re-imported person to the Apple user a deletion left behind.
+            models.Index(
+                fields=("email",), condition=Q(person__isnull=True), name="apple_user_orphan_email"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email or self.client_user_id

@@ -36,6 +36,11 @@ from assignments.models import (
 
 logger = logging.getLogger(__name__)
 
+PERSON_DELETE_NOTE = (
+    "People who have an Apple user or a license are deactivated and removed from their groups "
+    "instead of deleted, so the same person imported again gets their licenses back."
+)
+
 
 class ManagedAppleIdFilter(admin.SimpleListFilter):
     title = "managed Apple ID"
@@ -184,10 +189,21 @@ class PersonAdmin(admin.ModelAdmin):
         services.person_save(person=obj, active_changed=change and "active" in form.changed_data)
 
     def delete_model(self, request, obj) -> None:
-        services.people_delete(people=Person.objects.filter(pk=obj.pk))
+        self._deleted(request, services.people_delete(people=Person.objects.filter(pk=obj.pk)))
 
     def delete_queryset(self, request, queryset) -> None:
-        services.people_delete(people=queryset)
+        self._deleted(request, services.people_delete(people=queryset))
+
+    def _deleted(self, request, counts: tuple[int, int]) -> None:
+        _, deactivated = counts
+        if deactivated:
+            messages.warning(
+                request,
+                f"{deactivated:,} {'person was' if deactivated == 1 else 'people were'} "
+                "deactivated, not deleted, and removed from their groups: Apple knows them and "
+                "they keep their book licenses. Importing the same email again brings them back "
+                "with those licenses, without buying the books twice.",
+            )
 
     def get_urls(self):
         own = [
@@ -204,7 +220,7 @@ class PersonAdmin(admin.ModelAdmin):
         return super().changelist_view(request, {**(extra_context or {}), **context})
 
     def render_delete_form(self, request, context):
-        context["kept_note"] = KEPT_NOTE
+        context["kept_note"] = f"{KEPT_NOTE} {PERSON_DELETE_NOTE}"
         return super().render_delete_form(request, context)
 
     def import_view(self, request):

@@ -122,7 +122,26 @@ class AppleUser(models.Model):
     invite_code = models.CharField(max_length=100, blank=True)
     id_hash = models.CharField(max_length=200, blank=True)
     managed = models.BooleanField(default=False, help_text="Registered with a Managed Apple ID.")
+
+    class InvitationMail(models.TextChoices):
+        NONE = "", "Not sent"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
+    # db_default: the sync inserts Apple users with raw SQL that names only its own columns.
+    invitation_mail = models.CharField(
+        "invitation email",
+        max_length=8,
+        choices=InvitationMail.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    invitation_error = models.CharField(
+        "why the invitation email failed", max_length=300, blank=True, default="", db_default=""
+    )
     error = models.CharField(max_length=500, blank=True)
     event_id = models.CharField(max_length=100, blank=True)
     # Set by each sync that saw the user at Apple; a full sync retires the ones it did not see.

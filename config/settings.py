@@ -46,6 +46,8 @@ try:
     TIME_ZONE = read_time_zone("TIME_ZONE", default="UTC")
     EMAIL = read_email("EMAIL_URL", default="consolemail://")
     DEFAULT_FROM_EMAIL = read_str("DEFAULT_FROM_EMAIL", default="shelfkeeper@localhost")
+    # Seconds a mail server may take before a send fails (and is retried by the mail task).
+    EMAIL_TIMEOUT = read_int("EMAIL_TIMEOUT", default=10, minimum=1)
     VPP_SERVICE_URL = read_http_url(
         "VPP_SERVICE_URL", default="https://vpp.itunes.apple.com/mdm/v2"
     )
@@ -193,6 +195,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_IMPORTS = ("config.mail",)  # the mail task lives beside the settings it reads
 
 LOGGING = {
     "version": 1,

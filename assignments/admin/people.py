@@ -65,7 +65,15 @@ class DeviceInline(ReadOnlyInline):
 class AppleUserInline(ReadOnlyInline):
     model = AppleUser
     verbose_name_plural = "Apple users (one per token)"
-    fields = ("token", "status", "managed", "invitation_sent_at", "error")
+    fields = (
+        "token",
+        "status",
+        "managed",
+        "invitation_mail",
+        "invitation_sent_at",
+        "invitation_error",
+        "error",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("token")

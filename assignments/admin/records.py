@@ -20,7 +20,16 @@ from tokens.models import VppToken
 
 @admin.register(AppleUser)
 class AppleUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("email", "person", "token", "status", "managed", "invitation_sent_at", "error")
+    list_display = (
+        "email",
+        "person",
+        "token",
+        "status",
+        "managed",
+        "invitation_mail",
+        "invitation_sent_at",
+        "error",
+    )
     list_select_related = ("person", "token")
     list_filter = ("token", "status", "managed")
     search_fields = ("=client_user_id",)

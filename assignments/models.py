@@ -296,3 +296,47 @@ class InstallRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ebook} on {self.device}"
+
+
+class DirectoryImport(models.Model):
+    """One import of the directory's CSV files, run by a task with progress, like a sync run."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        NEEDS_CONFIRMATION = "confirm", "Waiting for your confirmation"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Not imported"
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The uploaded files wait here (under VAR_DIR) until the import is final.
+    folder = models.CharField(max_length=255, blank=True)
+    files = models.JSONField(default=list, help_text="Which files were uploaded, in order.")
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    licenses = models.PositiveIntegerField(
+        default=0, help_text="Book licenses the import uses for good."
+    )
+    license_lines = models.JSONField(default=list)
+    confirmed_licenses = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=list, help_text="One line per file.")
+    problems = models.JSONField(default=list, help_text="Every problem found, by file and line.")
+    more_problems = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=list)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"Directory import {self.pk} ({self.get_state_display()})"
+
+    @property
+    def active(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)

@@ -47,6 +47,8 @@ try:
     TIME_ZONE = read_time_zone("TIME_ZONE", default="UTC")
     EMAIL = read_email("EMAIL_URL", default="consolemail://")
     DEFAULT_FROM_EMAIL = read_str("DEFAULT_FROM_EMAIL", default="shelfkeeper@localhost")
+    # Seconds a mail server may take before a send fails (and is retried by the mail task).
+    EMAIL_TIMEOUT = read_int("EMAIL_TIMEOUT", default=10, minimum=1)
     VPP_SERVICE_URL = read_http_url(
         "VPP_SERVICE_URL", default="https://vpp.itunes.apple.com/mdm/v2"
     )
@@ -230,6 +232,7 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 3
 if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_IMPORTS = ("config.mail",)  # the mail task lives beside the settings it reads
 
 LOGGING = {
     "version": 1,

@@ -21,7 +21,16 @@ from tokens.models import VppToken
 
 @admin.register(AppleUser)
 class AppleUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("email", "person", "token", "status", "managed", "invitation", "error")
+    list_display = (
+        "email",
+        "person",
+        "token",
+        "status",
+        "managed",
+        "invitation",
+        "invitation_mail",
+        "error",
+    )
     # Whoever holds an invitation code receives that person's books: it goes to the person by
     # email and is shown to no one here, whatever their role.
     exclude = ("invite_code",)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.views import healthz
@@ -13,5 +13,7 @@ admin.site.index_title = "Dashboard"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    # Before the admin's catch-all: dashboards, funnel, leavers and CSV exports.
+    path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -14,6 +14,7 @@ from django.views.decorators.cache import cache_control
 
 from config.admin_base import ReadOnlyAdminMixin
 from ebooks.models import EBook
+from ebooks.selectors import ebook_stock_q
 from ebooks.services import ebook_cover
 
 # Owned by the assignments app; linked by name so this app imports nothing above it.
@@ -35,6 +36,52 @@ class GoneFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StockFilter(admin.SimpleListFilter):
+    title = "licenses left"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("none", "None left"),
+            ("low", "Running low"),
+            ("plenty", "Plenty"),
+        )
+
+    def queryset(self, request, queryset):
+        if self.value() in {"none", "low", "plenty"}:
+            return queryset.filter(ebook_stock_q(level=self.value()))
+        return queryset
+
+
+class AssignedFilter(admin.SimpleListFilter):
+    title = "assigned to a group"
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Assigned"), ("no", "Not assigned"))
+
+    def queryset(self, request, queryset):
+        # By reverse name: the assignments app sits above this one.
+        if self.value() == "yes":
+            return queryset.filter(group_assignments__isnull=False).distinct()
+        if self.value() == "no":
+            return queryset.filter(group_assignments__isnull=True)
+        return queryset
+
+
+class WaitingFilter(admin.SimpleListFilter):
+    title = "people short of a license"
+    parameter_name = "waiting"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "People waiting (shortfall)"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(licenses__state="not_enough").distinct()
+        return queryset
+
+
 @admin.register(EBook)
 class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The counts people come for sit next to the title; where the book comes from follows.
@@ -45,12 +92,13 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "total_display",
         "assigned_count",
         "available_display",
+        "holders_link",
         "pricing_param",
         "token",
         "last_synced_at",
     )
     list_display_links = ("cover_thumbnail", "title_display")
-    list_filter = ("token", "pricing_param", GoneFilter)
+    list_filter = ("token", "pricing_param", GoneFilter, StockFilter, AssignedFilter, WaitingFilter)
     list_select_related = ("token",)
     search_fields = ("title", "author", "=adam_id")
     show_full_result_count = False
@@ -103,6 +151,15 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="total", ordering="total_count")
     def total_display(self, book: EBook) -> str:
         return "unlimited" if book.unlimited else str(book.total_count)
+
+    @admin.display(description="holders")
+    def holders_link(self, book: EBook) -> str:
+        # The license list is the assignments app's; linked by name, filtered to this book.
+        return format_html(
+            '<a href="{}?ebook__id__exact={}&amp;state__in=assigned,pending">holders</a>',
+            reverse("admin:assignments_license_changelist"),
+            book.pk,
+        )
 
     @admin.display(description="available", ordering="available_count")
     def available_display(self, book: EBook) -> str:

@@ -445,3 +445,26 @@ def token_books(*, token: VppToken, limit: int = 50) -> list[EBook]:
 
 def latest_snapshot_day() -> date | None:
     return TokenSnapshot.objects.aggregate(day=Max("day"))["day"]
+
+
+def leavers_iter(*, chunk: int = 1000):
+    """Every leaver with count and titles, a chunk of people at a time (for the CSV export)."""
+    last = ""
+    while True:
+        people = list(
+            leavers()
+            .filter(email__gt=last)
+            .annotate(held=Count("licenses", filter=Q(licenses__state__in=HELD_STATES)))
+            .order_by("email")[:chunk]
+        )
+        if not people:
+            return
+        titles: dict[int, list[str]] = {}
+        for person_id, title, adam_id in License.objects.filter(
+            person__in=[p.pk for p in people], state__in=HELD_STATES
+        ).values_list("person_id", "ebook__title", "ebook__adam_id"):
+            titles.setdefault(person_id, []).append(title or adam_id)
+        for person in people:
+            person.held_titles = sorted(titles.get(person.pk, []))
+            yield person
+        last = people[-1].email

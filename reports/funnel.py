@@ -87,7 +87,8 @@ def funnel_read(*, ebook: EBook, group: UserGroup | None = None) -> list[Step]:
     steps = []
     for index, (key, label, meaning) in enumerate(STEPS):
         reached = counts[key] or 0
-        following = counts[STEPS[index + 1][0]] if index + 1 < len(STEPS) else 0
+        # Those at the last step are done, not stuck.
+        following = counts[STEPS[index + 1][0]] if index + 1 < len(STEPS) else reached
         targeted = counts["targeted"] or 0
         steps.append(
             Step(
@@ -165,3 +166,16 @@ def funnel_groups(*, ebook: EBook) -> list[GroupAssignment]:
         .select_related("group")
         .order_by("group__name")[:100]
     )
+
+
+GROUP_BOOKS_SHOWN = 12  # one aggregate query per book keeps the page under 30 queries
+
+
+def funnel_by_book(*, group: UserGroup) -> list[tuple[GroupAssignment, list[Step]]]:
+    """The funnel of each book assigned to the group, restricted to its members."""
+    assignments = (
+        GroupAssignment.objects.filter(group=group)
+        .select_related("ebook")
+        .order_by("ebook__title")[:GROUP_BOOKS_SHOWN]
+    )
+    return [(a, funnel_read(ebook=a.ebook, group=group)) for a in assignments]

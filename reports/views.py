@@ -119,14 +119,25 @@ def leavers_view(request):
 
 
 def funnel_view(request):
-    """Invitation funnel of one book, over all its groups or one of them."""
+    """Invitation funnel of one book (over all its groups or one), or of one group's books."""
     _require(request, DASHBOARD_PERMISSION, "assignments.view_person")
     try:
-        ebook = get_object_or_404(EBook, pk=int(request.GET.get("ebook", "")))
-        group_id = request.GET.get("group")
+        ebook_id, group_id = request.GET.get("ebook"), request.GET.get("group")
+        ebook = get_object_or_404(EBook, pk=int(ebook_id)) if ebook_id else None
         group = get_object_or_404(UserGroup, pk=int(group_id)) if group_id else None
     except ValueError:
-        return HttpResponseBadRequest("Choose a book (and optionally a group) by id.")
+        return HttpResponseBadRequest("Choose a book and/or a group by their ids.")
+    if ebook is None and group is None:
+        return HttpResponseBadRequest("Choose a book and/or a group by their ids.")
+    if ebook is None:
+        return _page(
+            request,
+            "admin/reports/funnel_group.html",
+            f"Invitation funnel: {group}",
+            group=group,
+            rows=funnel.funnel_by_book(group=group),
+            steps=funnel.STEPS,
+        )
     step = request.GET.get("step", "")
     result = funnel.funnel_read(ebook=ebook, group=group)
     if request.GET.get("format") == "csv":

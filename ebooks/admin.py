@@ -19,6 +19,7 @@ from ebooks.services import ebook_cover
 
 # Owned by the assignments app; linked by name so this app imports nothing above it.
 ASSIGN_URL_NAME = "admin:assignments_assign_book"
+ASSIGN_PERMISSION = "assignments.add_groupassignment"
 
 
 class GoneFilter(admin.SimpleListFilter):
@@ -174,10 +175,13 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [cover, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        try:
-            assign_url = reverse(ASSIGN_URL_NAME, args=[object_id])
-        except NoReverseMatch:
-            assign_url = None
+        assign_url = None
+        # Only people who may assign see the button (the assign page refuses the others).
+        if request.user.has_perm(ASSIGN_PERMISSION):
+            try:
+                assign_url = reverse(ASSIGN_URL_NAME, args=[object_id])
+            except NoReverseMatch:
+                assign_url = None
         context = {"assign_url": assign_url}
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), **context}

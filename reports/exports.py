@@ -10,6 +10,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
+from django.db import models
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
@@ -140,35 +141,101 @@ def cell(value) -> str | int | float:
         return value.isoformat()
     if isinstance(value, int | float):
         return value
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return _text(str(value))
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+def _text(value: str | None) -> str:
+    if value and value[0] in _FORMULA_SET:
+        return "'" + value
+    return value or ""
 
 
-def csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    """The CSV text in pieces of CHUNK rows: memory stays flat however long the export."""
-    writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow([cell(name) for name in header])  # BOM: Excel reads UTF-8
-    buffer = []
+def _boolean(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def _moment_in(zone):
+    # The zone is looked up once per export: timezone.localtime() per cell halves the speed.
+    def moment(value: datetime | None) -> str:
+        return "" if value is None else value.astimezone(zone).isoformat(timespec="seconds")
+
+    return moment
+
+
+_FORMULA_SET = frozenset(FORMULA_STARTS)
+
+
+def _converter(model, path: str):
+    """How to write one column: numbers as they are (None is written empty), the rest converted."""
+    if path == "pk":
+        return None
+    field = None
+    for part in path.split("__"):
+        field = model._meta.get_field(part)
+        model = field.related_model or model
+    if isinstance(field, models.BooleanField):
+        return _boolean
+    if isinstance(field, models.DateTimeField):
+        return _moment_in(timezone.get_current_timezone())
+    if isinstance(field, models.DateField):
+        return cell
+    if isinstance(field, models.IntegerField | models.FloatField | models.AutoField):
+        return None
+    return _text
+
+
+class _Buffer:
+    """csv.writer writes here; each chunk is taken out whole, so memory stays one chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, value: str) -> None:
+        self.parts.append(value)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        return text
+
+
+def csv_lines(header: Iterable[str], rows: Iterable[Iterable], converters=None) -> Iterator[str]:
+    """The CSV text in pieces of CHUNK rows: memory stays flat however long the export.
+
+    Without converters every cell goes through cell(); with them (one per column, None for a
+    number) only the columns that need it are converted, which keeps a million rows fast.
+    """
+    buffer = _Buffer()
+    writer = csv.writer(buffer)
+    writer.writerow([cell(name) for name in header])
+    yield "\ufeff" + buffer.take()  # BOM: Excel then reads the file as UTF-8
+    if converters is None:
+        convert = [(index, cell) for index in range(len(header))]
+    else:
+        convert = [(index, fn) for index, fn in enumerate(converters) if fn is not None]
+    chunk: list = []
     for row in rows:
-        buffer.append(writer.writerow([cell(value) for value in row]))
-        if len(buffer) >= CHUNK:
-            yield "".join(buffer)
-            buffer.clear()
-    if buffer:
-        yield "".join(buffer)
+        row = list(row)
+        for index, fn in convert:
+            row[index] = fn(row[index])
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            writer.writerows(chunk)
+            chunk.clear()
+            yield buffer.take()
+    if chunk:
+        writer.writerows(chunk)
+        yield buffer.take()
 
 
-def csv_response(*, filename: str, header: Iterable[str], rows: Iterable[Iterable]):
+def csv_response(
+    *, filename: str, header: Iterable[str], rows: Iterable[Iterable], converters=None
+):
     """A streamed CSV download: the first bytes leave before the last row is read."""
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv")
+    response = StreamingHttpResponse(
+        csv_lines(header, rows, converters), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}-{stamp}.csv"'
     response["Cache-Control"] = "private, no-store"
     return response
@@ -177,3 +244,8 @@ def csv_response(*, filename: str, header: Iterable[str], rows: Iterable[Iterabl
 def queryset_rows(queryset, columns: tuple[tuple[str, str], ...]) -> Iterator[tuple]:
     """Rows of the columns, read from the database CHUNK at a time (server-side cursor)."""
     return queryset.values_list(*(path for _, path in columns)).iterator(chunk_size=CHUNK)
+
+
+def queryset_converters(model, columns: tuple[tuple[str, str], ...]) -> list:
+    """One converter per column of a model's export (see csv_lines)."""
+    return [_converter(model, path) for _, path in columns]

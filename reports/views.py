@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from assignments.models import Person, UserGroup
 from ebooks.models import EBook
 from reports import funnel, selectors
-from reports.exports import EXPORT_COLUMNS, csv_response, queryset_rows
+from reports.exports import EXPORT_COLUMNS, csv_response, queryset_converters, queryset_rows
 
 DASHBOARD_PERMISSION = "reports.view_dashboard"
 EXPORT_PERMISSION = "reports.export_csv"
@@ -49,6 +49,7 @@ def changelist_export(request, app_label: str, model_name: str):
         filename=model._meta.verbose_name_plural.replace(" ", "-"),
         header=[name for name, _ in columns],
         rows=queryset_rows(changelist.queryset, columns),
+        converters=queryset_converters(model, columns),
     )
 
 

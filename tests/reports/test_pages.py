@@ -221,3 +221,9 @@ def test_group_funnel_shows_each_assigned_book(funnel_book, viewer_client):
     row = row[: row.index("</tr>")]
     assert "Funnel Book" in row
     assert [int(n) for n in __import__("re").findall(r"<td>(\d+)</td>", row)] == [6, 5, 4, 3, 1]
+
+
+def test_group_page_links_to_its_funnel(funnel_book, viewer_client):
+    _, group, _ = funnel_book
+    html = viewer_client.get(reverse("admin:assignments_usergroup_change", args=[group.pk]))
+    assert f"/admin/reports/funnel/?group={group.pk}" in html.content.decode()

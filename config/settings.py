@@ -58,6 +58,8 @@ try:
     )
     # Comma-separated Fernet keys, newest first; checked by the tokens app's system check.
     VPP_TOKEN_KEY = read_str("VPP_TOKEN_KEY")
+    # Seconds an SMTP server may take before an alert email counts as failed (and is retried).
+    EMAIL_TIMEOUT = read_int("EMAIL_TIMEOUT", default=10, minimum=1)
     HEALTHZ_TIMEOUT = read_int("HEALTHZ_TIMEOUT", default=5, minimum=1)
     CELERY_BEAT_SCHEDULE = build_beat_schedule()
     SECURE_COOKIES = read_bool("SECURE_COOKIES", default=not DEBUG)
@@ -104,6 +106,7 @@ INSTALLED_APPS = [
     "assignments",
     "sync",
     "audit",
+    "reports",
     # Last: its post_migrate handler sets role permissions once every app's permissions exist.
     "config.apps.PortalConfig",
 ]

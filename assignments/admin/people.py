@@ -95,7 +95,7 @@ class LicenseInline(ReadOnlyInline):
     readonly_fields = ("problem",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("ebook", "token")
+        return super().get_queryset(request).select_related("ebook", "token", "apple_user")
 
     @admin.display(description="problem")
     def problem(self, licence: License) -> str:

@@ -1,12 +1,27 @@
-"""The hook for auditing API actions: a signal the audit app can connect to, and a log line."""
+"""Auditing API actions: the audit log where it has the action, a signal, and a log line."""
 
 from __future__ import annotations
 
 import logging
 
+from django.contrib.auth.models import AnonymousUser
 from django.dispatch import Signal
 
+from audit.services import audit_record
+
 logger = logging.getLogger("shelfkeeper.api.actions")
+
+# API action → the audit log's action (actions it has no kind for are logged and signalled).
+AUDITED = {
+    "token.sync": "sync_now",
+    "token.renew": "token_renew",
+    "assignment.create": "assignment_create",
+    "assignment.update": "assignment_edit",
+    "assignment.delete": "assignment_delete",
+    "people.upsert": "directory_import",
+    "groups.upsert": "directory_import",
+    "memberships.change": "directory_import",
+}
 
 # Sent after an API action that changes something: sender="api", actor (a portal user or None),
 # api_key (ApiKey or None), action ("assignment.create", ...), target (a model instance or None),
@@ -15,7 +30,7 @@ api_action_performed = Signal()
 
 
 def api_action_record(*, request, action: str, target=None, detail: str = "") -> None:
-    """Log an API action and tell whoever audits (the audit app, once it connects)."""
+    """Record an API action in the audit log (when it has the kind), the log and the signal."""
     from api.models import ApiKey
 
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
@@ -27,6 +42,16 @@ def api_action_record(*, request, action: str, target=None, detail: str = "") ->
         f"key {api_key.prefix}" if api_key else f"user {getattr(actor, 'pk', None)}",
         f": {detail}" if detail else "",
     )
+    if action in AUDITED:
+        audit_record(
+            action=AUDITED[action],
+            request=request,
+            target=target,
+            # A key is no portal account: recorded by name, with no user behind it.
+            actor=AnonymousUser() if api_key else actor,
+            actor_name=f"API key {api_key.prefix}… ({api_key.name})" if api_key else "",
+            detail={"via": "api", "api_action": action, **({"note": detail} if detail else {})},
+        )
     api_action_performed.send(
         sender="api", actor=actor, api_key=api_key, action=action, target=target, detail=detail
     )

@@ -124,12 +124,12 @@ class AssignmentUpdateSerializer(serializers.Serializer):
         min_value=1, max_value=10_000_000, allow_null=True, required=False
     )
     confirm_irrevocable = serializers.BooleanField(
-        required=False, help_text="Needed (true) when the cap is raised or removed."
+        required=False, help_text="Needed (true) when the intent or cap changes."
     )
     expected_licenses = serializers.IntegerField(
         min_value=0,
         required=False,
-        help_text="Needed when the cap is raised or removed: `will_consume` of the preview.",
+        help_text="Needed when the intent or cap changes: `will_consume` of the preview.",
     )
 
 

@@ -210,7 +210,7 @@ class AssignmentViewSet(
         responses=serializers.GroupAssignmentSerializer,
     )
     def partial_update(self, request, *args, **kwargs):
-        """Change intent or cap; raising the cap needs the same confirmation as creating."""
+        """Change intent or cap: the same preview and confirmation as creating."""
         assignment = self.get_object()
         form = serializers.AssignmentUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -219,9 +219,8 @@ class AssignmentViewSet(
         cap = data.get("cap", assignment.cap)
         with transaction.atomic():
             ebook = EBook.objects.select_for_update().get(pk=assignment.ebook_id)
-            old_cap = assignment.cap
-            raised = old_cap is not None and (cap is None or cap > old_cap)
-            if raised:
+            if (intent, cap) != (assignment.intent, assignment.cap):
+                # As in the admin: the same preview and confirmation as a new assignment.
                 preview = assignment_preview(
                     ebook=ebook,
                     groups=[assignment.group_id],
@@ -230,7 +229,11 @@ class AssignmentViewSet(
                 )
                 _check_confirmation(data, preview)
             assignment = assignment_services.group_assignment_update(
-                assignment=assignment, intent=intent, cap=cap, user=acting_user(request)
+                assignment=assignment,
+                intent=intent,
+                cap=cap,
+                confirmed_irrevocable=True,
+                user=acting_user(request),
             )
         api_action_record(request=request, action="assignment.update", target=assignment)
         return Response(self.get_serializer(assignment).data)

@@ -112,15 +112,20 @@ def test_create_with_confirmation_and_the_previewed_count_assigns(
     assert callbacks, "the reconciler is told once the assignment commits"
 
 
-def test_raising_a_cap_needs_confirmation_lowering_does_not(scene, admin_api):
+def test_changing_an_assignment_needs_the_same_confirmation(scene, admin_api):
     assignment = GroupAssignmentFactory(ebook=scene["book"], group=scene["group"], cap=2)
     url = f"/api/v1/assignments/{assignment.pk}/"
-    assert admin_api.patch(url, {"cap": 1}, format="json").status_code == 200
     refused = admin_api.patch(url, {"cap": 4}, format="json")
     assert refused.status_code == 422
     assignment.refresh_from_db()
-    assert assignment.cap == 1
+    assert assignment.cap == 2
     expected = refused.json()["preview"]["will_consume"]
+    stale = admin_api.patch(
+        url,
+        {"cap": 4, "confirm_irrevocable": True, "expected_licenses": expected + 1},
+        format="json",
+    )
+    assert stale.status_code == 409
     response = admin_api.patch(
         url,
         {"cap": 4, "confirm_irrevocable": True, "expected_licenses": expected},
@@ -129,6 +134,8 @@ def test_raising_a_cap_needs_confirmation_lowering_does_not(scene, admin_api):
     assert response.status_code == 200, response.content
     assignment.refresh_from_db()
     assert assignment.cap == 4
+    # Nothing changed, nothing to confirm.
+    assert admin_api.patch(url, {"cap": 4}, format="json").status_code == 200
 
 
 def test_delete_keeps_the_licenses_given(scene, admin_api):
@@ -153,3 +160,18 @@ def test_rules_of_the_service_come_back_as_problems(scene, admin_api):
     response = admin_api.post("/api/v1/assignments/", both, format="json")
     assert response.status_code in (409, 422)
     assert not GroupAssignment.objects.exists()
+
+
+def test_api_actions_are_in_the_audit_log_under_the_key(scene, admin_api):
+    from audit.models import AuditEntry
+
+    response = admin_api.post(
+        "/api/v1/assignments/",
+        _request(scene, confirm_irrevocable=True, expected_licenses=3),
+        format="json",
+    )
+    assert response.status_code == 201
+    entry = AuditEntry.objects.get(action="assignment_create")
+    assert entry.actor is None and entry.actor_name.startswith("API key shk_")
+    assert entry.detail["via"] == "api"
+    assert entry.target_id == str(GroupAssignment.objects.get().pk)

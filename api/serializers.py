@@ -204,7 +204,18 @@ class PersonUpsertItemSerializer(serializers.Serializer):
     active = serializers.BooleanField(required=False)
 
 
-class PeopleUpsertSerializer(serializers.Serializer):
+class LicenseConfirmationSerializer(serializers.Serializer):
+    """Directory changes that hand out licenses are refused (409) until confirmed for the count."""
+
+    confirm_irrevocable = serializers.BooleanField(
+        required=False, help_text="True once you accept that licenses given are never taken back."
+    )
+    expected_licenses = serializers.IntegerField(
+        required=False, min_value=0, help_text="The count the 409 answer named."
+    )
+
+
+class PeopleUpsertSerializer(LicenseConfirmationSerializer):
     people = PersonUpsertItemSerializer(many=True, allow_empty=False, max_length=1000)
 
 
@@ -238,7 +249,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MembershipsChangeSerializer(serializers.Serializer):
+class MembershipsChangeSerializer(LicenseConfirmationSerializer):
     group_external_id = serializers.CharField(max_length=200)
     add = serializers.ListField(
         child=serializers.CharField(max_length=200),

@@ -23,8 +23,14 @@ from assignments.models import (
     Person,
     UserGroup,
 )
-from assignments.selectors import ebooks_assigned_to_people
-from assignments.services import directory_changed, group_members_change
+from assignments.selectors import ebooks_assigned_to_groups, ebooks_assigned_to_people
+from assignments.services import (
+    LicensesNeedConfirmation,
+    directory_changed,
+    group_members_change,
+    licenses_checked,
+    people_relink,
+)
 from ebooks.models import EBook
 
 logger = logging.getLogger(__name__)
@@ -125,14 +131,36 @@ def _duplicates(items: list[dict], field: str, what: str) -> list[str]:
     return errors
 
 
+def _confirmed(confirm_irrevocable: bool | None, expected_licenses: int | None) -> int | None:
+    """The licenses a caller agreed to use for good (None: agreed to none)."""
+    return expected_licenses if confirm_irrevocable is True else None
+
+
+def _licenses_refused(error: LicensesNeedConfirmation) -> ApiProblem:
+    return ApiProblem(
+        f"Nothing was saved: this change would permanently use {error.count:,} book licenses. "
+        f"Send it again with confirm_irrevocable=true and expected_licenses={error.count}. "
+        + " ".join(error.lines),
+        code="licenses-need-confirmation",
+        status_code=409,
+        extra={"licenses": error.count, "lines": error.lines},
+    )
+
+
 _PERSON_FIELDS = ("email", "display_name", "managed_apple_id", "active")
 
 
 @transaction.atomic
-def people_upsert(*, items: list[dict]) -> UpsertResult:
+def people_upsert(
+    *,
+    items: list[dict],
+    confirm_irrevocable: bool | None = None,
+    expected_licenses: int | None = None,
+) -> UpsertResult:
     """Create or update people keyed by external_id; a person known only by email is adopted.
 
-    All items are checked before anything is written: one bad item saves nothing.
+    All items are checked before anything is written: one bad item saves nothing. Bringing
+    people back (active) may hand them licenses: that needs the licenses confirmed.
     """
     for item in items:
         item["email"] = item["email"].lower()
@@ -174,11 +202,23 @@ def people_upsert(*, items: list[dict]) -> UpsertResult:
         if person.active != was_active:
             active_changed.append(person.pk)
     try:
-        with transaction.atomic():
+        with licenses_checked(
+            confirmed=_confirmed(confirm_irrevocable, expected_licenses)
+        ) as meter:
+            if active_changed:
+                meter.touch(ebook_ids=ebooks_assigned_to_people(person_ids=active_changed))
             Person.objects.bulk_update(
                 changed, ["external_id", *_PERSON_FIELDS, "updated_at"], batch_size=500
             )
             Person.objects.bulk_create(created, batch_size=500)
+            people_relink(emails=[person.email for person in created])
+            if active_changed:
+                directory_changed(
+                    ebook_ids=ebooks_assigned_to_people(person_ids=active_changed),
+                    person_ids=active_changed,
+                )
+    except LicensesNeedConfirmation as error:
+        raise _licenses_refused(error) from None
     except IntegrityError:
         raise ApiProblem(
             "Nothing was saved: two people would end up with the same email. Send the "
@@ -186,11 +226,6 @@ def people_upsert(*, items: list[dict]) -> UpsertResult:
             code="conflict",
             status_code=409,
         ) from None
-    if active_changed:
-        directory_changed(
-            ebook_ids=ebooks_assigned_to_people(person_ids=active_changed),
-            person_ids=active_changed,
-        )
     return UpsertResult(created=len(created), updated=len(changed), unchanged=unchanged)
 
 
@@ -240,9 +275,17 @@ def groups_upsert(*, items: list[dict]) -> UpsertResult:
 
 
 def memberships_change(
-    *, group_external_id: str, add: list[str], remove: list[str]
+    *,
+    group_external_id: str,
+    add: list[str],
+    remove: list[str],
+    confirm_irrevocable: bool | None = None,
+    expected_licenses: int | None = None,
 ) -> tuple[UserGroup, int, int]:
-    """Add and remove members (people by external id) of the group with this external id."""
+    """Add and remove members (people by external id) of the group with this external id.
+
+    New members of a group with assignments get licenses: that needs the licenses confirmed.
+    """
     group = UserGroup.objects.filter(external_id=group_external_id).first()
     errors = [] if group else [f"No group has external_id “{group_external_id}”."]
     wanted = set(add) | set(remove)
@@ -251,11 +294,18 @@ def memberships_change(
     if both := set(add) & set(remove):
         errors.append(f"Both added and removed: {', '.join(sorted(both))}.")
     _refuse(errors)
-    added, removed = group_members_change(
-        group=group,
-        add_person_ids=[people[e] for e in add],
-        remove_person_ids=[people[e] for e in remove],
-    )
+    try:
+        with licenses_checked(
+            confirmed=_confirmed(confirm_irrevocable, expected_licenses)
+        ) as meter:
+            meter.touch(ebook_ids=ebooks_assigned_to_groups(group_ids=[group.pk]))
+            added, removed = group_members_change(
+                group=group,
+                add_person_ids=[people[e] for e in add],
+                remove_person_ids=[people[e] for e in remove],
+            )
+    except LicensesNeedConfirmation as error:
+        raise _licenses_refused(error) from None
     return group, added, removed
 
 

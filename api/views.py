@@ -289,7 +289,12 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
         """Create or update up to 1,000 people keyed by external_id; all or nothing."""
         form = serializers.PeopleUpsertSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        result = people_upsert(items=form.validated_data["people"])
+        data = form.validated_data
+        result = people_upsert(
+            items=data["people"],
+            confirm_irrevocable=data.get("confirm_irrevocable"),
+            expected_licenses=data.get("expected_licenses"),
+        )
         api_action_record(request=request, action="people.upsert", detail=str(result))
         return Response(result.__dict__)
 

@@ -101,3 +101,37 @@ def test_memberships_change_adds_and_removes_by_external_ids(admin_api):
     body = {"group_external_id": "G-404", "add": ["S-2"]}
     assert admin_api.post(url, body, format="json").status_code == 422
     assert list(group.members.all()) == [ann]
+
+
+def test_new_members_of_an_assigned_group_need_their_licenses_confirmed(admin_api):
+    group = UserGroupFactory(external_id="G-1")
+    GroupAssignmentFactory(group=group)
+    PersonFactory(external_id="S-1")
+    url = "/api/v1/memberships/change/"
+    refused = admin_api.post(url, {"group_external_id": "G-1", "add": ["S-1"]}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["licenses"] == 1
+    assert "confirm_irrevocable=true and expected_licenses=1" in refused.json()["detail"]
+    assert not Membership.objects.exists()
+    body = {
+        "group_external_id": "G-1",
+        "add": ["S-1"],
+        "confirm_irrevocable": True,
+        "expected_licenses": 1,
+    }
+    assert admin_api.post(url, body, format="json").json() == {"added": 1, "removed": 0}
+
+
+def test_bringing_a_person_back_needs_their_licenses_confirmed(admin_api):
+    person = PersonFactory(external_id="S-1", active=False)
+    GroupAssignmentFactory(group=UserGroupFactory(members=[person]))
+    item = {"external_id": "S-1", "email": person.email, "active": True}
+    refused = _people(admin_api, item)
+    assert refused.status_code == 409
+    person.refresh_from_db()
+    assert not person.active
+    body = {"people": [item], "confirm_irrevocable": True, "expected_licenses": 1}
+    response = admin_api.post("/api/v1/people/upsert/", body, format="json")
+    assert response.json()["updated"] == 1
+    person.refresh_from_db()
+    assert person.active

@@ -15,3 +15,6 @@ class ApiConfig(AppConfig):
     role_permissions: dict[str, list[str]] = {
         PORTAL_ADMINS: ["add_apikey", "change_apikey", "view_apikey"],
     }
+
+    def ready(self) -> None:
+        from api import checks  # noqa: F401 - registers the system check

@@ -67,11 +67,20 @@ class InstallSummarySerializer(serializers.Serializer):
     no_books_app = serializers.IntegerField()
 
 
+class ForecastSerializer(serializers.Serializer):
+    available = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="People targeted but not yet licensed.")
+    per_day = serializers.FloatField(help_text="Licenses assigned per day lately.")
+    runs_out_on = serializers.DateField(allow_null=True)
+    to_buy = serializers.IntegerField()
+    sentence = serializers.CharField()
+
+
 class BookSerializer(serializers.ModelSerializer):
     token = serializers.PrimaryKeyRelatedField(read_only=True)
     install_summary = serializers.SerializerMethodField()
     forecast = serializers.SerializerMethodField(
-        help_text="When the licenses are expected to run out; null until forecasts exist."
+        help_text="When the licenses run out at the recent rate (the dashboards' forecast)."
     )
 
     class Meta:
@@ -101,9 +110,18 @@ class BookSerializer(serializers.ModelSerializer):
         summaries = self.context.get("install_summaries") or {}
         return summaries.get(book.pk) or dict.fromkeys(INSTALL_SUMMARY_STATES, 0)
 
-    def get_forecast(self, book) -> dict | None:
-        # The reports app owns forecasts; until it exists the field is null, not made up.
-        return None
+    def get_forecast(self, book) -> ForecastSerializer(allow_null=True):
+        forecast = (self.context.get("forecasts") or {}).get(book.pk)
+        if forecast is None:
+            return None
+        return {
+            "available": forecast.available,
+            "waiting": forecast.waiting,
+            "per_day": round(forecast.per_day, 2),
+            "runs_out_on": forecast.runs_out_on,
+            "to_buy": forecast.to_buy,
+            "sentence": forecast.sentence,
+        }
 
 
 INSTALL_SUMMARY_STATES = tuple(InstallSummarySerializer().fields)

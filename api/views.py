@@ -22,6 +22,7 @@ from assignments.invitations import InvitationError, invitations_send
 from assignments.models import AppleUser, GroupAssignment, License, Membership, Person, UserGroup
 from assignments.selectors import assignment_preview
 from ebooks.models import EBook
+from reports.selectors import forecasts_read
 from sync.models import SyncRun
 from sync.services import sync_request
 from tokens.parsing import MAX_FILE_BYTES
@@ -107,6 +108,11 @@ class TokenViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(self.get_queryset().get(pk=token.pk)).data)
 
 
+def _forecasts(books) -> dict:
+    """The dashboards' run-out forecasts for a page of books (a few queries for all of them)."""
+    return {forecast.ebook.pk: forecast for forecast in forecasts_read(ebooks=list(books))}
+
+
 class BookViewSet(viewsets.ReadOnlyModelViewSet):
     """Books with Apple's counts ("as of" when last read), install summary and forecast."""
 
@@ -121,6 +127,7 @@ class BookViewSet(viewsets.ReadOnlyModelViewSet):
         context = {
             **self.get_serializer_context(),
             "install_summaries": install_summaries(ebook_ids=[book.pk for book in page]),
+            "forecasts": _forecasts(page),
         }
         data = serializers.BookSerializer(page, many=True, context=context).data
         return self.get_paginated_response(data)
@@ -130,6 +137,7 @@ class BookViewSet(viewsets.ReadOnlyModelViewSet):
         context = {
             **self.get_serializer_context(),
             "install_summaries": install_summaries(ebook_ids=[book.pk]),
+            "forecasts": _forecasts([book]),
         }
         return Response(serializers.BookSerializer(book, context=context).data)
 

@@ -70,3 +70,24 @@ def test_renew_without_a_file_says_so(admin_api):
     response = admin_api.post(f"/api/v1/tokens/{token.pk}/renew/", {}, format="multipart")
     assert response.status_code == 400
     assert "file" in response.json()["detail"]
+
+
+def test_book_shows_counts_as_of_install_summary_and_forecast(admin_api):
+    from django.utils import timezone
+
+    from assignments.models import InstallRequest
+    from tests.factories import DeviceFactory
+
+    book = EBookFactory(total_count=10, assigned_count=10, available_count=0)
+    book.counts_as_of = timezone.now()
+    book.save()
+    for state in ("installed", "installed", "failed", "no_books_app"):
+        InstallRequest.objects.create(device=DeviceFactory(), ebook=book, state=state)
+    body = admin_api.get(f"/api/v1/books/{book.pk}/").json()
+    assert body["counts_as_of"] is not None
+    summary = body["install_summary"]
+    assert (summary["installed"], summary["failed"], summary["no_books_app"]) == (2, 1, 1)
+    assert body["forecast"]["available"] == 0
+    assert body["forecast"]["runs_out_on"] is not None
+    listed = admin_api.get("/api/v1/books/").json()["results"]
+    assert listed[0]["install_summary"] == summary

@@ -47,6 +47,8 @@ try:
     TIME_ZONE = read_time_zone("TIME_ZONE", default="UTC")
     EMAIL = read_email("EMAIL_URL", default="consolemail://")
     DEFAULT_FROM_EMAIL = read_str("DEFAULT_FROM_EMAIL", default="shelfkeeper@localhost")
+    # Seconds a mail server may take before a send fails (and is retried by the mail task).
+    EMAIL_TIMEOUT = read_int("EMAIL_TIMEOUT", default=10, minimum=1)
     VPP_SERVICE_URL = read_http_url(
         "VPP_SERVICE_URL", default="https://vpp.itunes.apple.com/mdm/v2"
     )
@@ -58,6 +60,8 @@ try:
     VPP_ARTWORK_HOSTS = read_list("VPP_ARTWORK_HOSTS", default=["mzstatic.com", "apple.com"])
     # Comma-separated Fernet keys, newest first; checked by the tokens app's system check.
     VPP_TOKEN_KEY = read_str("VPP_TOKEN_KEY")
+    # Seconds an SMTP server may take before an alert email counts as failed (and is retried).
+    EMAIL_TIMEOUT = read_int("EMAIL_TIMEOUT", default=10, minimum=1)
     HEALTHZ_TIMEOUT = read_int("HEALTHZ_TIMEOUT", default=5, minimum=1)
     CELERY_BEAT_SCHEDULE = build_beat_schedule()
     SECURE_COOKIES = read_bool("SECURE_COOKIES", default=not DEBUG)
@@ -71,6 +75,8 @@ try:
     # Login throttling (django-axes): failures per user name and address, then a cool-off.
     AXES_FAILURE_LIMIT = read_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
     LOGIN_COOLOFF_MINUTES = read_int("LOGIN_COOLOFF_MINUTES", default=15, minimum=1)
+    # Requests per API key (or signed-in user), DRF's "number/period" form.
+    API_RATE_LIMIT = read_str("API_RATE_LIMIT", default="600/min")
 except SettingError as error:
     raise SystemExit(f"Shelfkeeper cannot start: {error}") from None
 
@@ -105,6 +111,11 @@ INSTALLED_APPS = [
     "assignments",
     "sync",
     "audit",
+    "reports",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
     # Last: its post_migrate handler sets role permissions once every app's permissions exist.
     "config.apps.PortalConfig",
 ]
@@ -252,6 +263,7 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 3
 if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_IMPORTS = ("config.mail",)  # the mail task lives beside the settings it reads
 
 LOGGING = {
     "version": 1,
@@ -268,3 +280,32 @@ if BEHIND_PROXY:
     # The client's address for login throttling and the audit log: the proxy's last hop.
     AXES_IPWARE_PROXY_COUNT = 1
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
+# The REST API (/api/v1/, the api app): keys or a session, role permissions, problem details.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only; the token renewal upload declares its own multipart parser.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": API_RATE_LIMIT},
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Shelfkeeper API",
+    "DESCRIPTION": "Read and drive the portal; the device-management channel reports installs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["api.views.SignedInPermission"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.views import healthz
@@ -39,5 +39,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
     *password_reset,
+    # Before the admin's catch-all: dashboards, funnel, leavers and CSV exports.
+    path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
 ]

@@ -131,7 +131,12 @@ class VppTokenAdmin(admin.ModelAdmin):
             return "none"
         return format_html(
             "<br>".join(["{}"] * len(alerts)),
-            *(f"{a.sent_at:%Y-%m-%d %H:%M} — {a.get_kind_display()}" for a in alerts),
+            *(
+                f"{a.sent_at:%Y-%m-%d %H:%M} — {a.get_kind_display()}"
+                + (f" — email {a.get_mail_display().lower()}" if a.mail else "")
+                + (f": {a.mail_error}" if a.mail_error else "")
+                for a in alerts
+            ),
         )
 
     # --- pages ------------------------------------------------------------------------

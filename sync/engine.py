@@ -88,6 +88,7 @@ class SyncEngine:
         self.cursor, _ = SyncCursor.objects.get_or_create(token=self.token)
         self.books_done = False
         self.wrote_licenses = False
+        self._phase_name, self._phase_started = "", None
         self._progress_lock = threading.Lock()
 
     # --- the run ----------------------------------------------------------------------
@@ -105,6 +106,7 @@ class SyncEngine:
             SyncCursor.objects.filter(pk=self.cursor.pk).update(full_synced_at=timezone.now())
         if full or self.wrote_licenses:
             self._check_mirror(written_since=None if full else self.started_at)
+        self._phase_timed(Phase.DONE)
 
     def _claim(self) -> None:
         self._phase(Phase.CLAIM, total=1)
@@ -339,7 +341,16 @@ class SyncEngine:
         setattr(self.cursor, field, version_id)
 
     def _phase(self, phase: str, total: int = 0) -> None:
+        self._phase_timed(phase)
         self._update(phase=phase, progress_done=0, progress_total=total)
+
+    def _phase_timed(self, phase: str) -> None:
+        """Log how long the previous phase took (where a slow sync spends its time)."""
+        now = time.monotonic()
+        if self._phase_started is not None:
+            took = now - self._phase_started
+            logger.info("Token %s: phase %s took %.2f s", self.token.pk, self._phase_name, took)
+        self._phase_name, self._phase_started = phase, now
 
     def _page_done(self, **counters: int) -> None:
         self._update(progress_done=F("progress_done") + 1, **_increments(counters))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from assignments.models import AppleUser, GroupAssignment, License, Membership, Person, UserGroup
 from ebooks.models import EBook
@@ -103,6 +104,8 @@ def assignment_preview(
     cap: int | None = None,
 ) -> AssignmentPreview:
     """Count, with SQL aggregates, what assigning the book to the groups would consume."""
+    # Each count is its own query with the EXISTS in WHERE, where the database turns it into
+    # one hash semi/anti-join; inside an aggregate's FILTER it would run once per person.
     holds = Exists(
         License.objects.filter(ebook=ebook, person=OuterRef("pk"), state__in=HELD_STATES)
     )
@@ -111,10 +114,11 @@ def assignment_preview(
             token_id=ebook.token_id, person=OuterRef("pk"), status=AppleUser.Status.ASSOCIATED
         )
     )
-    counts = targeted_people(groups=groups, excluded_groups=excluded_groups).aggregate(
-        targeted=Count("pk"),
-        held=Count("pk", filter=Q(holds)),
-        invite=Count("pk", filter=Q(managed_apple_id="") & ~joined),
+    people = targeted_people(groups=groups, excluded_groups=excluded_groups)
+    counts = _counts(
+        targeted=people,
+        held=people.filter(holds),
+        invite=people.filter(managed_apple_id="").exclude(joined),
     )
     pending = License.objects.filter(ebook=ebook, state=License.State.PENDING).count()
     needed = counts["targeted"] - counts["held"]
@@ -133,6 +137,19 @@ def assignment_preview(
         need_invitation=counts["invite"],
         cap=cap,
     )
+
+
+def _counts(**querysets: QuerySet) -> dict[str, int]:
+    """Several COUNTs in one round trip, each planned on its own (semi/anti-joins stay joins)."""
+    parts, params = [], []
+    for queryset in querysets.values():
+        sql, query_params = queryset.order_by().values("pk").query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted)")  # noqa: S608 - ORM SQL
+        params.extend(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return dict(zip(querysets, row, strict=True))
 
 
 def people_holding(*, ebook: EBook) -> set[int]:

@@ -23,6 +23,7 @@ from assignments.models import (
     Person,
     UserGroup,
 )
+from assignments.selectors import device_models
 
 # --- groups and memberships ---------------------------------------------------------------
 
@@ -46,7 +47,8 @@ class AssignedBooksInline(ReadOnlyInline):
     fields = ("ebook", "intent", "cap", "created_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("ebook")
+        # Each row's form reads its group (the inline's foreign key): fetch it with the row.
+        return super().get_queryset(request).select_related("ebook", "group")
 
 
 @admin.register(UserGroup)
@@ -188,11 +190,24 @@ class MembershipAdmin(admin.ModelAdmin):
 # --- devices ------------------------------------------------------------------------------
 
 
+class DeviceModelFilter(admin.SimpleListFilter):
+    """The model filter, its choices read along the index rather than by a full DISTINCT."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        return [(model, model) for model in device_models()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = ("serial_number", "name", "model", "os_version", "owner", "has_books_app")
     list_select_related = ("owner",)
-    list_filter = ("has_books_app", ("owner", admin.EmptyFieldListFilter), "model")
+    list_filter = ("has_books_app", ("owner", admin.EmptyFieldListFilter), DeviceModelFilter)
     autocomplete_fields = ("owner",)
     search_fields = ("serial_number",)
     search_help_text = "Serial number (exact), name (beginning) or owner's email (exact)."

@@ -181,6 +181,12 @@ class PersonAdmin(admin.ModelAdmin):
             )
         return queryset.filter(query), False
 
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # GroupFilter's parameter (the group page links to its members this way).
+        return lookup == GroupFilter.parameter_name or super().lookup_allowed(
+            lookup, value, request
+        )
+
     @admin.display(description="managed Apple ID", boolean=True, ordering="managed_apple_id")
     def managed(self, person: Person) -> bool:
         return bool(person.managed_apple_id)

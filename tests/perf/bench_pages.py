@@ -43,17 +43,21 @@ class Page:
 
 
 def main() -> None:
-    database_url, pg_name = bench_database("pages")
+    # BENCH_REUSE_DB=1 times the pages of the database a BENCH_KEEP_DB=1 run left, unseeded.
+    reuse = bool(os.environ.get("BENCH_REUSE_DB"))
+    database_url, pg_name = bench_database("pages", reuse=reuse)
     os.environ.update({"ALLOWED_HOSTS": "testserver", "SECURE_COOKIES": "false"})  # test client
     django_setup(database_url)
     from django.db import connection
 
+    from assignments.models import Person
     from sync.seed_scale import district_seed
 
     print(f"bench_pages on {connection.vendor}, scale {SCALE}", flush=True)
-    started = time.perf_counter()
-    district_seed(scale=SCALE, progress=lambda message: print(f"  seeded {message}", flush=True))
-    print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
+    if not (reuse and Person.objects.exists()):
+        started = time.perf_counter()
+        district_seed(scale=SCALE, progress=lambda done: print(f"  seeded {done}", flush=True))
+        print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
     from django.conf import settings
     from django.test.utils import override_settings
 
@@ -82,8 +86,8 @@ def _clients() -> dict:
 
     clients = {}
     for role in (LICENSE_VIEWERS, PORTAL_ADMINS):
-        user = User.objects.create_user(
-            username=f"bench-{role.lower().replace(' ', '-')}", is_staff=True
+        user, _ = User.objects.get_or_create(
+            username=f"bench-{role.lower().replace(' ', '-')}", defaults={"is_staff": True}
         )
         user.groups.add(Group.objects.get(name=role))
         client = Client()
@@ -123,6 +127,10 @@ def _pages(admin_client) -> list[Page]:
         if sample is not None:
             change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[sample])
             pages.append(Page(f"{name} detail", change))
+            response = admin_client.get(change)
+            body = response.content.decode() if response.status_code == 200 else ""
+            for url in _linked_lists(body):
+                pages.append(Page(f"{name} detail → {url.split('/')[3]} list", url))
         pages.extend(_custom_pages(model, model_admin, sample))
     pages.extend(_other_pages())
     pages.extend(_assign_preview())
@@ -147,6 +155,16 @@ def _filter_choices(body: str) -> list[tuple[str, str]]:
             choices.append((title.group(1) if title else "?", query))
             break
     return choices
+
+
+def _linked_lists(body: str) -> list[str]:
+    """Filtered lists a detail page links to (a group's members, a book's licenses...)."""
+    found = []
+    for href in re.findall(r'href="(/admin/[^"?]+/\?[^"]+)"', body):
+        url = html.unescape(href)
+        if "_changelist_filters" not in url and url not in found:
+            found.append(url)
+    return found
 
 
 def _search_term(model, model_admin) -> str:

@@ -36,8 +36,11 @@ def _admin_url(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/postgres"))
 
 
-def bench_database(suffix: str) -> tuple[str, str | None]:
-    """A fresh database on DATABASE_URL's server (`<name>_<suffix>`), or a fresh SQLite file."""
+def bench_database(suffix: str, *, reuse: bool = False) -> tuple[str, str | None]:
+    """A fresh database on DATABASE_URL's server (`<name>_<suffix>`), or a fresh SQLite file.
+
+    reuse keeps one a previous run left (BENCH_KEEP_DB=1) instead of starting afresh.
+    """
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
         import psycopg
@@ -45,12 +48,15 @@ def bench_database(suffix: str) -> tuple[str, str | None]:
         parts = urlsplit(url)
         name = f"{parts.path.lstrip('/') or 'shelfkeeper'}_{suffix}"
         with psycopg.connect(_admin_url(url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not (reuse and exists):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
         return urlunsplit(parts._replace(path=f"/{name}")), name
     VAR.mkdir(parents=True, exist_ok=True)
     database = VAR / f"{suffix}.sqlite3"
-    database.unlink(missing_ok=True)
+    if not reuse:
+        database.unlink(missing_ok=True)
     return f"sqlite:///{database}", None
 
 

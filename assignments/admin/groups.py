@@ -147,6 +147,9 @@ class UserGroupAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("person", "group", "added_at")
     list_select_related = ("person", "group")
+    # The order of the unique (group, person) index: a group's members (the group page links
+    # here) are read straight from it, where newest-first would walk past every other group.
+    ordering = ("group_id", "person_id")
     autocomplete_fields = ("person", "group")
     search_fields = ("person__email",)
     search_help_text = "Member's email (exact or beginning)."

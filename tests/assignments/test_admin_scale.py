@@ -85,3 +85,17 @@ def test_group_page_queries_do_not_grow_with_its_assigned_books(portal_admin_cli
         GroupAssignment.objects.create(ebook=EBookFactory(), group=group, intent="required")
     _, many = _get(portal_admin_client, url)
     assert len(many) == len(few)
+
+
+def test_memberships_of_a_group_are_listed_in_the_unique_index_order(viewer_client):
+    group = UserGroupFactory()
+    people = PersonFactory.create_batch(3)
+    for person in reversed(people):
+        MembershipFactory(group=group, person=person)
+    MembershipFactory()  # another group's
+    url = reverse("admin:assignments_membership_changelist")
+    response, sql = _get(viewer_client, f"{url}?group__id__exact={group.pk}")
+    listed = [m.person_id for m in response.context["cl"].result_list]
+    assert listed == sorted(p.pk for p in people)
+    page_query = next(q for q in sql if "LIMIT 100" in q and "membership" in q)
+    assert re.search(r'ORDER BY "assignments_membership"\."group_id" ASC, ', page_query)

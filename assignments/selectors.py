@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from assignments.models import (
     AppleUser,
@@ -230,3 +230,40 @@ def device_models(*, limit: int = 200) -> list[str]:
             [limit],
         )
         return [model for (model,) in cursor.fetchall()]
+
+
+def licenses_to_consume(*, ebook_ids: Iterable[int]) -> dict[int, int]:
+    """Per book, how many licenses its assignments would use now that nobody holds yet.
+
+    Uncapped assignments count their people once (their union); capped ones each count up to
+    their cap, so overlapping capped groups can only make the number larger, never smaller.
+    """
+    consume: dict[int, int] = {}
+    for ebook in EBook.objects.filter(pk__in=sorted(set(ebook_ids))):
+        holds = Exists(
+            License.objects.filter(ebook=ebook, person=OuterRef("pk"), state__in=HELD_STATES)
+        )
+        assignments = list(ebook.group_assignments.prefetch_related("excluded_groups"))
+        uncapped = Q()
+        needed = 0
+        for assignment in assignments:
+            part = Q(pk__in=_member_ids([assignment.group_id]))
+            excluded = [group.pk for group in assignment.excluded_groups.all()]
+            if excluded:
+                part &= ~Q(pk__in=_member_ids(excluded))
+            if assignment.cap is None:
+                uncapped |= part
+                continue
+            counts = Person.objects.filter(part, active=True).aggregate(
+                targeted=Count("pk"), held=Count("pk", filter=Q(holds))
+            )
+            needed += min(
+                counts["targeted"] - counts["held"], max(assignment.cap - counts["held"], 0)
+            )
+        if uncapped:
+            needed += Person.objects.filter(uncapped, active=True).exclude(holds).count()
+        if not ebook.unlimited:
+            pending = License.objects.filter(ebook=ebook, state=License.State.PENDING).count()
+            needed = min(needed, max(ebook.available_count - pending, 0))
+        consume[ebook.pk] = needed
+    return consume

@@ -107,6 +107,15 @@ class TokenAlert(models.Model):
     sent_at = models.DateTimeField(default=timezone.now)
     recipients = models.PositiveIntegerField(default=0)
 
+    class Mail(models.TextChoices):
+        NONE = "", "Not sent"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    mail = models.CharField("email", max_length=8, choices=Mail.choices, blank=True, default="")
+    mail_error = models.CharField("why the email failed", max_length=300, blank=True)
+
     class Meta:
         constraints = [
             models.UniqueConstraint(

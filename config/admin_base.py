@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+
+def badge(*, label: str, tone: str) -> SafeString:
+    """A coloured state pill; tones are declared with each model's choices (STATE_TONES)."""
+    return format_html('<span class="portal-badge portal-badge--{}">{}</span>', tone, label)
+
 
 class ReadOnlyAdminMixin:
     """What only Apple or the sync writes (books, runs, Apple's view of users): people read it."""

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "ebooks",
     "assignments",
     "sync",
+    "staff",
     # Last: its post_migrate handler sets role permissions once every app's permissions exist.
     "config.apps.PortalConfig",
 ]
@@ -198,7 +199,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_403_traceback": {"()": "config.logs.NoTracebackForForbidden"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_403_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

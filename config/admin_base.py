@@ -22,3 +22,19 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _NoUpper(str):
+    def upper(self) -> str:
+        return self
+
+
+class KeepCase(str):
+    """A name Django's `capfirst` leaves alone: Apple writes "eBooks", never "EBooks"."""
+
+    def __getitem__(self, index):
+        part = super().__getitem__(index)
+        return _NoUpper(part) if isinstance(index, int) else part
+
+    def __str__(self) -> str:
+        return self  # the template filter calls str() first; keep this class through it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -18,6 +19,17 @@ from ebooks.services import ebook_cover
 
 # Owned by the assignments app; linked by name so this app imports nothing above it.
 ASSIGN_URL_NAME = "admin:assignments_assign_book"
+ASSIGN_PERMISSION = "assignments.add_groupassignment"
+
+
+class BookPickerView(AutocompleteJsonView):
+    """The book picker's suggestions: books still in a token, labelled so copies differ."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(gone_at__isnull=True).select_related("token")
+
+    def serialize_result(self, obj, to_field_name):
+        return {**super().serialize_result(obj, to_field_name), "text": obj.picker_label}
 
 
 class GoneFilter(admin.SimpleListFilter):
@@ -114,13 +126,20 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.cover_view),
             name="ebooks_ebook_cover",
         )
-        return [cover, *super().get_urls()]
+        picker = path(
+            "picker/",
+            self.admin_site.admin_view(BookPickerView.as_view(admin_site=self.admin_site)),
+            name="ebooks_ebook_picker",
+        )
+        return [cover, picker, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         try:
             assign_url = reverse(ASSIGN_URL_NAME, args=[object_id])
         except NoReverseMatch:
             assign_url = None
+        if not request.user.has_perm(ASSIGN_PERMISSION):
+            assign_url = None  # no button that leads to a refusal
         context = {"assign_url": assign_url}
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), **context}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -83,9 +83,15 @@ def token_banners(user) -> list[Banner]:
         return []
     now = timezone.now()
     banners = []
-    for token in tokens_needing_attention().only(
+    # Alerts go out only for tokens in trouble, so the same read says whether one went unheard.
+    unheard = TokenAlert.objects.filter(
+        token=OuterRef("pk"), recipients=0, sent_at__gte=now - UNREACHED_ALERT_WINDOW
+    )
+    troubled = tokens_needing_attention().only(
         "pk", "name", "state", "expires_at", "foreign_mdm_name", "foreign_mdm_id"
-    ):
+    )
+    troubled = list(troubled.annotate(alert_unheard=Exists(unheard)))
+    for token in troubled:
         url = reverse("admin:tokens_vpptoken_change", args=[token.pk])
         if token.state == State.EXPIRING_SOON:
             days = max((token.expires_at - now).days, 0)
@@ -108,15 +114,13 @@ def token_banners(user) -> list[Banner]:
                 "makes no changes at Apple for it until an admin takes control."
             )
             banners.append(Banner("error", message, url))
-    banners.extend(_unreached_alert_banners(now))
+    if any(token.alert_unheard for token in troubled):
+        banners.extend(_unreached_alert_banners())
     return banners
 
 
-def _unreached_alert_banners(now) -> list[Banner]:
+def _unreached_alert_banners() -> list[Banner]:
     """While no portal admin has an email address, say that the latest alert went to nobody."""
-    recent = TokenAlert.objects.filter(sent_at__gte=now - UNREACHED_ALERT_WINDOW)
-    if not recent.filter(recipients=0).exists():
-        return []
     latest = alert_emails(limit=1)
     if not latest or latest[0].recipients or alert_recipients():
         return []

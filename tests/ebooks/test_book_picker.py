@@ -54,3 +54,14 @@ def test_book_page_offers_assign_only_to_those_who_may(portal_admin_client, oper
     assign = reverse("admin:assignments_assign_book", args=[book.pk])
     assert assign in portal_admin_client.get(url).content.decode()
     assert assign not in operator_client.get(url).content.decode()
+
+
+def test_menu_and_breadcrumbs_write_ebooks_with_a_small_e(portal_admin_client):
+    book = EBookFactory(title="Dracula")
+    for url in (
+        reverse("admin:ebooks_ebook_changelist"),
+        reverse("admin:ebooks_ebook_change", args=[book.pk]),
+    ):
+        page = portal_admin_client.get(url).content.decode()
+        assert ">eBooks</a>" in page
+        assert "EBooks" not in page

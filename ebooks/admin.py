@@ -55,7 +55,7 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "title_display",
         "author",
         "total_display",
-        "assigned_count",
+        "assigned_display",
         "available_display",
         "pricing_param",
         "token",
@@ -78,7 +78,7 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "pricing_param",
         "token",
         "total_display",
-        "assigned_count",
+        "assigned_display",
         "available_display",
         "retired_count",
         "last_synced_at",
@@ -115,6 +115,10 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="total", ordering="total_count")
     def total_display(self, book: EBook) -> str:
         return "unlimited" if book.unlimited else str(book.total_count)
+
+    @admin.display(description="assigned", ordering="assigned_count")
+    def assigned_display(self, book: EBook) -> int:
+        return book.assigned_count
 
     @admin.display(description="available", ordering="available_count")
     def available_display(self, book: EBook) -> str:

@@ -28,6 +28,4 @@ def test_wrong_password_gets_a_message_not_an_error(live_server, page, django_us
     page.fill("#id_username", "bob")
     page.fill("#id_password", "wrong")
     page.click("input[type=submit]")
-    assert (
-        "Please enter the correct username and password" in page.locator(".errornote").inner_text()
-    )
+    assert "The username or password is not right" in page.locator(".errornote").inner_text()

@@ -12,6 +12,7 @@ admin.site.site_title = "Shelfkeeper"
 admin.site.index_title = "Dashboard"
 # A menu row under the header instead of the side bar: lists keep the width for their columns.
 admin.site.enable_nav_sidebar = False
+admin.site.site_url = None  # "View site" would lead back to this same admin
 
 # The portal's own 403 page: says which role is needed, in the portal's look.
 handler403 = "config.views.permission_denied"

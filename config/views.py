@@ -36,16 +36,20 @@ def roles_needed(request) -> list[str]:
         match = resolve(request.path_info)
     except Resolver404:
         return []
-    opts = None
-    for model, model_admin in admin.site._registry.items():
-        prefix = f"{model._meta.app_label}_{model._meta.model_name}_"
-        if (match.url_name or "").startswith(prefix):
-            opts = model_admin.opts
-            action = _URL_ACTIONS.get(match.url_name.removeprefix(prefix), "change")
-            break
+    # Admin pages live under <app_label>/<model_name>/: the model the page belongs to.
+    parts = request.path_info.removeprefix("/admin/").split("/")
+    opts = next(
+        (
+            model._meta
+            for model in admin.site._registry
+            if parts[:2] == [model._meta.app_label, model._meta.model_name]
+        ),
+        None,
+    )
     if opts is None:
         return []
-    wanted = (opts.app_label, f"{action}_{opts.model_name}")
+    suffix = (match.url_name or "").removeprefix(f"{opts.app_label}_{opts.model_name}_")
+    wanted = (opts.app_label, f"{_URL_ACTIONS.get(suffix, 'change')}_{opts.model_name}")
     return [role for role, held in declared_permissions().items() if wanted in held]
 
 

@@ -121,3 +121,65 @@ def test_upload_sync_assign_required_licenses_reach_people(
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     expect(page.locator("#result_list")).to_contain_text("Assigned")
     screenshot("journey2-licenses")
+
+
+def test_claimed_by_another_product_shows_banner_and_take_control_needs_confirmation(
+    live_server, sign_in, portal_admin, apple, vpp_token, screenshot
+):
+    from tokens.crypto import decrypt
+    from tokens.services import tokens_check_all
+
+    portal_admin.email = "it@springfield.example"  # the claim alert reaches somebody
+    portal_admin.save()
+    content = decrypt(vpp_token.secret_ciphertext)
+    apple.claim_by_other(content)
+    tokens_check_all()  # the daily check (or any sync) finds another product's claim
+    page = sign_in(portal_admin)
+
+    # A banner on every page, and the state on the token list.
+    for url in ("/admin/", "/admin/ebooks/ebook/", "/admin/tokens/vpptoken/"):
+        page.goto(live_server.url + url)
+        expect(page.locator(".portal-banner--error")).to_contain_text(
+            "is assigned to another product"
+        )
+    expect(page.locator("#result_list .portal-badge")).to_have_text(["Assigned to another product"])
+    page.locator("#result_list a", has_text=vpp_token.name).click()
+    expect(page.locator(".field-foreign_holder")).not_to_contain_text("Shelfkeeper")
+    page.get_by_role("link", name="Take control").click()
+    expect(page.locator("h1")).to_have_text(f"Take control of {vpp_token.name}")
+    expect(page.locator(".portal-banner--warning")).to_contain_text("one management product")
+
+    # Without the confirmation nothing changes, at Apple or here.
+    page.get_by_role("button", name="Take control").click()
+    expect(page.locator(".errorlist")).to_contain_text("This field is required")
+    assert VppToken.objects.get().state == VppToken.State.CLAIMED_ELSEWHERE
+    page.get_by_label("I understand that the other product will stop managing").check()
+    page.get_by_role("button", name="Take control").click()
+
+    expect(page.locator(".messagelist .success")).to_contain_text("Shelfkeeper now manages")
+    expect(page.locator(".field-state_badge")).to_contain_text("Valid")
+    expect(page.locator(".portal-banner--error")).to_have_count(0)
+    assert apple.location(content).mdm_info["id"] != "other-mdm-7f3c2a91"  # ours again
+    screenshot("journey3-took-control")
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"Dear IT, here is the token you asked for! <3\n", "it is not Base64 text"),
+        (b"[" * 20_000, "it is not Base64 text"),
+    ],
+    ids=["a-letter", "brackets"],
+)
+def test_bad_token_file_gets_a_clear_error_and_nothing_is_saved(
+    live_server, sign_in, portal_admin, apple, tmp_path, content, says, screenshot, request
+):
+    path = tmp_path / "token.vpptoken"
+    path.write_bytes(content)
+    page = sign_in(portal_admin)
+    _upload(page, live_server, path)
+    expect(page.locator("h1")).to_have_text("Upload a token")
+    expect(page.locator(".errornote")).to_contain_text(says)
+    expect(page.locator("#id_apple_id")).to_have_value("books@springfield.example")
+    assert not VppToken.objects.exists()
+    screenshot(f"journey4-bad-token-{request.node.callspec.id}")

@@ -7,7 +7,7 @@ from config.roles import LICENSE_VIEWERS, OPERATORS, PORTAL_ADMINS
 
 class TokensConfig(AppConfig):
     name = "tokens"
-    verbose_name = "VPP tokens"
+    verbose_name = "Tokens"
     # Which of this app's permissions each role gets; see config/roles.py.
     role_permissions: dict[str, list[str]] = {
         PORTAL_ADMINS: [

@@ -44,3 +44,11 @@ def test_refused_page_is_the_portal_page_naming_the_role_needed(operator_client,
     assert any(f.filter(record) for f in handler.filters)
     assert record.exc_info is None
     assert "Traceback" not in logging.Formatter().format(record)
+
+
+def test_favicon_is_served_not_a_404(client):
+    response = client.get("/favicon.ico", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].endswith("img/shelfkeeper.svg")
+    page = client.get(reverse("admin:login")).content.decode()
+    assert 'rel="icon"' in page

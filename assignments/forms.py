@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
+from django.core.exceptions import ValidationError
 
 from assignments.models import GroupAssignment, UserGroup
+from assignments.services import group_assignment_validate
 from config.forms import SizeLimitedFileField
 from ebooks.models import EBook
 from ebooks.widgets import BookPickerSelect
@@ -91,8 +93,9 @@ class AssignForm(forms.Form):
         required=False, label="I understand these licenses can never be taken back"
     )
 
-    def __init__(self, *args, admin_site=None, **kwargs) -> None:
+    def __init__(self, *args, ebook: EBook, admin_site=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.ebook = ebook
         expected = str(self.data.get("expected", "")) if self.is_bound else ""
         if expected.isdigit():
             # The preview's own number, so the admin confirms exactly what they were shown.
@@ -109,13 +112,39 @@ class AssignForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        groups, excluded = data.get("groups") or [], data.get("excluded_groups") or []
-        if both := sorted(g.name for g in set(groups) & set(excluded)):
-            raise forms.ValidationError(
-                f"A group cannot be both assigned and excluded: {', '.join(both)}."
-            )
-        if data.get("cap") and len(groups) > 1:
-            self.add_error(
-                "cap", "A cap limits one assignment: choose a single group, or leave it empty."
-            )
+        if "groups" in data and "intent" in data:
+            # The confirmation is asked after the preview, by the page, not here.
+            try:
+                group_assignment_validate(
+                    ebook=self.ebook,
+                    groups=data["groups"],
+                    intent=data["intent"],
+                    excluded_groups=data.get("excluded_groups") or [],
+                    cap=data.get("cap"),
+                )
+            except ValidationError as error:
+                raise forms.ValidationError(error.messages) from None
+        return data
+
+
+class AssignmentChangeForm(forms.ModelForm):
+    """The change form of an assignment: checked by the same validator as a new one."""
+
+    class Meta:
+        model = GroupAssignment
+        fields = ("excluded_groups", "intent", "cap")
+
+    def clean(self):
+        data = super().clean()
+        if "intent" in data:
+            try:
+                group_assignment_validate(
+                    ebook=self.instance.ebook,
+                    groups=[self.instance.group],
+                    intent=data["intent"],
+                    excluded_groups=data.get("excluded_groups") or [],
+                    cap=data.get("cap"),
+                )
+            except ValidationError as error:
+                raise forms.ValidationError(error.messages) from None
         return data

@@ -21,6 +21,13 @@ class Person(models.Model):
         help_text="Set when the person has a Managed Apple Account: no invitation is needed.",
     )
     active = models.BooleanField(default=True, db_index=True)
+    removed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Deleted while Apple knew them: kept, inactive, so that importing the same "
+        "email again brings them back with their Apple user and licenses.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -36,10 +43,6 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} <{self.email}>" if self.display_name else self.email
-
-    @property
-    def has_managed_apple_id(self) -> bool:
-        return bool(self.managed_apple_id)
 
 
 class UserGroup(models.Model):
@@ -119,7 +122,26 @@ class AppleUser(models.Model):
     invite_code = models.CharField(max_length=100, blank=True)
     id_hash = models.CharField(max_length=200, blank=True)
     managed = models.BooleanField(default=False, help_text="Registered with a Managed Apple ID.")
+
+    class InvitationMail(models.TextChoices):
+        NONE = "", "Not sent"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
+    # db_default: the sync inserts Apple users with raw SQL that names only its own columns.
+    invitation_mail = models.CharField(
+        "invitation email",
+        max_length=8,
+        choices=InvitationMail.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    invitation_error = models.CharField(
+        "why the invitation email failed", max_length=300, blank=True, default="", db_default=""
+    )
     error = models.CharField(max_length=500, blank=True)
     event_id = models.CharField(max_length=100, blank=True)
     # Set by each sync that saw the user at Apple; a full sync retires the ones it did not see.
@@ -139,7 +161,13 @@ class AppleUser(models.Model):
                 name="apple_user_one_per_person_token",
             ),
         ]
-        indexes = [models.Index(fields=("token", "status"), name="apple_user_token_status")]
+        indexes = [
+            models.Index(fields=("token", "status"), name="apple_user_token_status"),
+            # Re-linking a re-imported person to the Apple user a deletion left behind.
+            models.Index(
+                fields=("email",), condition=Q(person__isnull=True), name="apple_user_orphan_email"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email or self.client_user_id
@@ -265,6 +293,52 @@ class InstallRequest(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("device", "ebook"), name="install_request_unique")
         ]
+        # The dashboard's install failures and the install list's state filter.
+        indexes = [models.Index(fields=("state",), name="install_request_state")]
 
     def __str__(self) -> str:
         return f"{self.ebook} on {self.device}"
+
+
+class DirectoryImport(models.Model):
+    """One import of the directory's CSV files, run by a task with progress, like a sync run."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        NEEDS_CONFIRMATION = "confirm", "Waiting for your confirmation"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Not imported"
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The uploaded files wait here (under VAR_DIR) until the import is final.
+    folder = models.CharField(max_length=255, blank=True)
+    files = models.JSONField(default=list, help_text="Which files were uploaded, in order.")
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    licenses = models.PositiveIntegerField(
+        default=0, help_text="Book licenses the import uses for good."
+    )
+    license_lines = models.JSONField(default=list)
+    confirmed_licenses = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=list, help_text="One line per file.")
+    problems = models.JSONField(default=list, help_text="Every problem found, by file and line.")
+    more_problems = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=list)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"Directory import {self.pk} ({self.get_state_display()})"
+
+    @property
+    def active(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)

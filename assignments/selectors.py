@@ -187,3 +187,40 @@ def token_ids_of_ebooks(*, ebook_ids: Iterable[int]) -> list[int]:
     return sorted(
         set(EBook.objects.filter(pk__in=list(ebook_ids)).values_list("token_id", flat=True))
     )
+
+
+def licenses_to_consume(*, ebook_ids: Iterable[int]) -> dict[int, int]:
+    """Per book, how many licenses its assignments would use now that nobody holds yet.
+
+    Uncapped assignments count their people once (their union); capped ones each count up to
+    their cap, so overlapping capped groups can only make the number larger, never smaller.
+    """
+    consume: dict[int, int] = {}
+    for ebook in EBook.objects.filter(pk__in=sorted(set(ebook_ids))):
+        holds = Exists(
+            License.objects.filter(ebook=ebook, person=OuterRef("pk"), state__in=HELD_STATES)
+        )
+        assignments = list(ebook.group_assignments.prefetch_related("excluded_groups"))
+        uncapped = Q()
+        needed = 0
+        for assignment in assignments:
+            part = Q(pk__in=_member_ids([assignment.group_id]))
+            excluded = [group.pk for group in assignment.excluded_groups.all()]
+            if excluded:
+                part &= ~Q(pk__in=_member_ids(excluded))
+            if assignment.cap is None:
+                uncapped |= part
+                continue
+            counts = Person.objects.filter(part, active=True).aggregate(
+                targeted=Count("pk"), held=Count("pk", filter=Q(holds))
+            )
+            needed += min(
+                counts["targeted"] - counts["held"], max(assignment.cap - counts["held"], 0)
+            )
+        if uncapped:
+            needed += Person.objects.filter(uncapped, active=True).exclude(holds).count()
+        if not ebook.unlimited:
+            pending = License.objects.filter(ebook=ebook, state=License.State.PENDING).count()
+            needed = min(needed, max(ebook.available_count - pending, 0))
+        consume[ebook.pk] = needed
+    return consume

@@ -10,9 +10,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from audit.services import Action, Outcome, audit_record
 from config.admin_base import badge
 from tokens import services
 from tokens.forms import TakeControlForm, TokenRenewForm, TokenUploadForm
@@ -21,6 +24,10 @@ from tokens.models import VppToken
 from tokens.parsing import MAX_FILE_BYTES
 from tokens.selectors import alert_emails
 
+# The token must not show in DEBUG pages or error reports: with no names, every local of the
+# view and of everything it calls (parsing, the Apple client) is hidden.
+hide_locals = method_decorator(sensitive_variables())
+hide_post = method_decorator(sensitive_post_parameters())
 # Owned by the sync app; linked by name so this app imports nothing from it.
 SYNC_NOW_URL_NAME = "admin:sync_token_sync_now"
 SYNC_PERMISSION = "sync.trigger_sync"
@@ -37,6 +44,17 @@ def _totals(token: VppToken) -> str:
 
 def _read_upload(upload) -> bytes:
     return upload.read(MAX_FILE_BYTES + 1)
+
+
+def _audit_refused(request, action: str, token: VppToken | None, error: ValidationError) -> None:
+    reason = " ".join(error.messages)[:500]  # our own sentences: never the file's content
+    audit_record(
+        action=action,
+        request=request,
+        target=token,
+        outcome=Outcome.REFUSED,
+        detail={"reason": reason},
+    )
 
 
 @admin.register(VppToken)
@@ -139,7 +157,9 @@ class VppTokenAdmin(admin.ModelAdmin):
             when = f"{timezone.localtime(email.sent_at):%Y-%m-%d %H:%M} — {email.kind_label}"
             if email.recipients:
                 people = f"{email.recipients} recipient{'s' if email.recipients != 1 else ''}"
-                lines.append(format_html("{} — {}", when, people))
+                mail = f" — email {email.mail_label.lower()}" if email.mail_label else ""
+                error = f": {email.mail_error}" if email.mail_error else ""
+                lines.append(format_html("{} — {}{}{}", when, people, mail, error))
             else:
                 lines.append(
                     format_html(
@@ -167,6 +187,8 @@ class VppTokenAdmin(admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
+    @hide_locals
+    @hide_post
     def add_view(self, request, form_url="", extra_context=None):
         """Upload a token file: the only way a token comes into the portal."""
         if not self.has_add_permission(request):
@@ -183,8 +205,10 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_UPLOAD, None, error)
             else:
                 self.log_addition(request, token, "Uploaded token file")
+                audit_record(action=Action.TOKEN_UPLOAD, request=request, target=token)
                 self._report_claim(request, token, "uploaded")
                 for hook in token_upload_hooks():
                     if note := hook(request=request, token=token):
@@ -194,6 +218,8 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
         return self._render(request, "admin/tokens/vpptoken/upload.html", form, "Upload a token")
 
+    @hide_locals
+    @hide_post
     def renew_view(self, request, pk: int):
         token = get_object_or_404(VppToken, pk=pk)
         if not self.has_change_permission(request, token):
@@ -206,8 +232,10 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_RENEW, token, error)
             else:
                 self.log_change(request, token, "Renewed token file")
+                audit_record(action=Action.TOKEN_RENEW, request=request, target=token)
                 self._report_claim(request, token, "renewed")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
@@ -216,6 +244,7 @@ class VppTokenAdmin(admin.ModelAdmin):
             request, "admin/tokens/vpptoken/renew.html", form, f"Renew {token}", token
         )
 
+    @hide_locals
     def take_control_view(self, request, pk: int):
         token = get_object_or_404(VppToken, pk=pk)
         if not self.has_change_permission(request, token):
@@ -226,14 +255,25 @@ class VppTokenAdmin(admin.ModelAdmin):
                 services.token_take_control(token=token)
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_TAKE_CONTROL, token, error)
             else:
                 self.log_change(request, token, "Took control of the location")
+                audit_record(action=Action.TOKEN_TAKE_CONTROL, request=request, target=token)
                 messages.success(request, f"Shelfkeeper now manages “{token}” at Apple.")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
                 )
         title = f"Take control of {token}"
         return self._render(request, "admin/tokens/vpptoken/take_control.html", form, title, token)
+
+    def delete_model(self, request, obj) -> None:
+        audit_record(action=Action.TOKEN_DELETE, request=request, target=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for token in queryset:
+            audit_record(action=Action.TOKEN_DELETE, request=request, target=token)
+        super().delete_queryset(request, queryset)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         may_sync = request.user.has_perm(SYNC_PERMISSION)

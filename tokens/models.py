@@ -90,6 +90,11 @@ class VppToken(models.Model):
         return self.name
 
     @property
+    def days_left(self) -> int:
+        """Whole days until expiry (negative once expired); the dashboard export shows it."""
+        return (self.expires_at - timezone.now()).days
+
+    @property
     def is_claimed_elsewhere(self) -> bool:
         return self.state == self.State.CLAIMED_ELSEWHERE
 
@@ -111,6 +116,15 @@ class TokenAlert(models.Model):
     expires_at = models.DateTimeField(help_text="The token expiry this alert was about.")
     sent_at = models.DateTimeField(default=timezone.now)
     recipients = models.PositiveIntegerField(default=0)
+
+    class Mail(models.TextChoices):
+        NONE = "", "Not sent"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    mail = models.CharField("email", max_length=8, choices=Mail.choices, blank=True, default="")
+    mail_error = models.CharField("why the email failed", max_length=300, blank=True)
 
     class Meta:
         constraints = [

@@ -45,6 +45,8 @@ class AlertEmail:
     sent_at: object  # datetime
     kind_label: str
     recipients: int
+    mail_label: str = ""  # queued / sent / failed, by the mail task
+    mail_error: str = ""
 
 
 def alert_emails(*, token: VppToken | None = None, limit: int = 20) -> list[AlertEmail]:
@@ -59,7 +61,14 @@ def alert_emails(*, token: VppToken | None = None, limit: int = 20) -> list[Aler
         if kept is None or (alert.recipients, -_rank(alert)) > (kept.recipients, -_rank(kept)):
             emails[key] = alert
     return [
-        AlertEmail(a.token_id, a.sent_at, a.get_kind_display(), a.recipients)
+        AlertEmail(
+            a.token_id,
+            a.sent_at,
+            a.get_kind_display(),
+            a.recipients,
+            a.get_mail_display() if a.mail else "",
+            a.mail_error,
+        )
         for a in list(emails.values())[:limit]
     ]
 

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from config.views import healthz
+from config.views import favicon, healthz
 
 admin.site.site_header = "Shelfkeeper"
 admin.site.site_title = "Shelfkeeper"
@@ -45,8 +44,7 @@ password_reset = [
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
-    # Browsers ask for /favicon.ico on pages without a <link rel=icon> (JSON, files): no 404.
-    path("favicon.ico", RedirectView.as_view(url=static("img/shelfkeeper.svg"), permanent=True)),
+    path("favicon.ico", favicon),
     *password_reset,
     # Before the admin's catch-all: dashboards, funnel, leavers and CSV exports.
     path("admin/reports/", include("reports.urls")),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import Resolver404, resolve
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
@@ -68,3 +69,8 @@ def permission_denied(request, exception=None):
         "your_roles": [group.name for group in yours],
     }
     return TemplateResponse(request, "403.html", context, status=403).render()
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages without a <link rel=icon> (JSON, files)."""
+    return HttpResponsePermanentRedirect(static("img/shelfkeeper.svg"))

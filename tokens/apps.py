@@ -21,4 +21,7 @@ class TokensConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from tokens import checks  # noqa: F401 - registers the system check
+        from config.health import health_check_register
+        from tokens import checks
+
+        health_check_register(name="token_key", check=checks.token_key_health)

@@ -95,6 +95,11 @@ class VppToken(models.Model):
         return (self.expires_at - timezone.now()).days
 
     @property
+    def state_tone(self) -> str:
+        """The badge tone of the state, for templates (CSS .portal-badge--<tone>)."""
+        return self.STATE_TONES.get(self.state, "muted")
+
+    @property
     def is_claimed_elsewhere(self) -> bool:
         return self.state == self.State.CLAIMED_ELSEWHERE
 

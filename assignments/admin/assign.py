@@ -159,7 +159,7 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
     def choose_book_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = BookChoiceForm(request.GET or None)
+        form = BookChoiceForm(request.GET or None, admin_site=self.admin_site)
         if form.is_valid():
             return HttpResponseRedirect(
                 reverse("admin:assignments_assign_book", args=[form.cleaned_data["ebook"].pk])

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assignments", "0008_install_request_state_index"),
+        ("assignments", "0009_install_request_channel_states"),
         ("ebooks", "0002_ebook_counts_as_of"),
         ("tokens", "0001_initial"),
     ]

@@ -90,8 +90,18 @@ EMAIL_USE_SSL = bool(EMAIL.get("EMAIL_USE_SSL"))
 EMAIL_FILE_PATH = EMAIL["EMAIL_FILE_PATH"] or str(VAR_DIR / "mail")
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers; wait for the lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # SQLite serialises writers. WAL lets readers run beside the writer and commits without a
+    # disk sync per transaction (NORMAL is durable across process crashes, which is what the
+    # sync's idempotent writes need); the busy timeout waits for the lock instead of failing.
+    # IMMEDIATE takes the write lock when a transaction begins: a transaction that read first
+    # and then wrote would otherwise get "database is locked" at once, timeout or not.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -110,6 +120,7 @@ INSTALLED_APPS = [
     "ebooks",
     "assignments",
     "sync",
+    "staff",
     "audit",
     "reports",
     "rest_framework",
@@ -269,7 +280,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_403_traceback": {"()": "config.logs.NoTracebackForForbidden"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_403_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

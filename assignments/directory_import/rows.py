@@ -65,7 +65,9 @@ class FileResult:
 
     def error(self, line: int, message: str) -> None:
         if len(self.errors) < SHOWN_ERRORS:
-            self.errors.append(RowError(line, message))
+            # A message may quote the file; control bytes in it would break the page or the
+            # database (PostgreSQL stores no NUL), so they are shown as "?".
+            self.errors.append(RowError(line, _CONTROL.sub("?", message)))
         else:
             self.more_errors += 1
 

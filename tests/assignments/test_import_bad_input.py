@@ -123,3 +123,11 @@ def test_any_files_give_a_result_never_an_exception_nor_half_an_import(people, g
             assert error.line >= 1
             assert error.message and "Traceback" not in error.message
     assert any(r.errors for r in outcome.files)
+
+
+def test_control_bytes_in_the_header_are_not_echoed_into_messages():
+    outcome = directory_import(people=b"em\x00ail,display\x1bname\nada@school.example,A\n")
+    message = outcome.files[0].errors[0].message
+    assert "missing column “email”" in message
+    assert "\x00" not in message and "\x1b" not in message
+    assert all("\x1b" not in w for w in outcome.files[0].warnings)

@@ -175,6 +175,8 @@ class Rows:
 
     def __iter__(self) -> Iterator[Row]:
         first = self._next()
+        if self.result.errors:
+            return  # the header line itself could not be read: the rest would mean nothing
         if first is None or not any(v.strip() for v in first[1]):
             if not self.result.errors:
                 self.result.error(1, "the file is empty; the first line must name the columns.")

@@ -131,3 +131,10 @@ def test_control_bytes_in_the_header_are_not_echoed_into_messages():
     assert "missing column “email”" in message
     assert "\x00" not in message and "\x1b" not in message
     assert all("\x1b" not in w for w in outcome.files[0].warnings)
+
+
+def test_a_utf16_file_gets_one_clear_message():
+    outcome = directory_import(people="email\nada@school.example\n".encode("utf-16"))
+    assert [(e.line, e.message) for e in outcome.files[0].errors] == [
+        (1, "this line is not UTF-8 text. Save the file as “CSV UTF-8”.")
+    ]

@@ -22,7 +22,7 @@ install: $(STAMP)
 
 # Secrets for a development install, made once and kept out of git.
 .env:
-	@$(PYTHON) -c "import base64, secrets; print('DEBUG=true'); print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('VPP_TOKEN_KEY=' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > .env
+	@umask 077 && $(PYTHON) -c "import base64, secrets; print('DEBUG=true'); print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('VPP_TOKEN_KEY=' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > .env
 	@echo "Wrote .env with a new SECRET_KEY and VPP_TOKEN_KEY (keep it: stored tokens need that key)."
 
 run: $(STAMP) .env

@@ -293,6 +293,8 @@ class InstallRequest(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("device", "ebook"), name="install_request_unique")
         ]
+        # The dashboard's install failures and the install list's state filter.
+        indexes = [models.Index(fields=("state",), name="install_request_state")]
 
     def __str__(self) -> str:
         return f"{self.ebook} on {self.device}"

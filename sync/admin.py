@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from audit.services import Action, Outcome, audit_record
 from config.admin_base import ReadOnlyAdminMixin
 from sync.models import SyncRun
 from sync.selectors import sync_run_progress
@@ -28,7 +29,11 @@ STATE_COLOURS = {
 
 
 def _report(request, token: VppToken, created: bool, run: SyncRun) -> None:
-    if created:
+    outcome = Outcome.FAILED if created and run.state == SyncRun.State.FAILED else Outcome.OK
+    audit_record(action=Action.SYNC_NOW, request=request, target=token, outcome=outcome)
+    if created and run.state == SyncRun.State.FAILED:  # the broker refused the message
+        messages.error(request, f"Sync of “{token}” could not start: {run.error_message}")
+    elif created:
         messages.success(request, f"Sync of “{token}” queued.")
     else:
         messages.info(

@@ -9,8 +9,11 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from audit.services import Action, Outcome, audit_record
 from tokens import services
 from tokens.forms import TakeControlForm, TokenRenewForm, TokenUploadForm
 from tokens.models import VppToken
@@ -23,6 +26,10 @@ BADGE_COLOURS = {
     VppToken.State.INVALID: "#ba2121",
     VppToken.State.CLAIMED_ELSEWHERE: "#6f42c1",
 }
+# The token must not show in DEBUG pages or error reports: with no names, every local of the
+# view and of everything it calls (parsing, the Apple client) is hidden.
+hide_locals = method_decorator(sensitive_variables())
+hide_post = method_decorator(sensitive_post_parameters())
 # Owned by the sync app; linked by name so this app imports nothing from it.
 SYNC_NOW_URL_NAME = "admin:sync_token_sync_now"
 SYNC_PERMISSION = "sync.trigger_sync"
@@ -30,6 +37,17 @@ SYNC_PERMISSION = "sync.trigger_sync"
 
 def _read_upload(upload) -> bytes:
     return upload.read(MAX_FILE_BYTES + 1)
+
+
+def _audit_refused(request, action: str, token: VppToken | None, error: ValidationError) -> None:
+    reason = " ".join(error.messages)[:500]  # our own sentences: never the file's content
+    audit_record(
+        action=action,
+        request=request,
+        target=token,
+        outcome=Outcome.REFUSED,
+        detail={"reason": reason},
+    )
 
 
 @admin.register(VppToken)
@@ -138,6 +156,8 @@ class VppTokenAdmin(admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
+    @hide_locals
+    @hide_post
     def add_view(self, request, form_url="", extra_context=None):
         """Upload a token file: the only way a token comes into the portal."""
         if not self.has_add_permission(request):
@@ -154,14 +174,18 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_UPLOAD, None, error)
             else:
                 self.log_addition(request, token, "Uploaded token file")
+                audit_record(action=Action.TOKEN_UPLOAD, request=request, target=token)
                 self._report_claim(request, token, "uploaded")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
                 )
         return self._render(request, "admin/tokens/vpptoken/upload.html", form, "Upload a token")
 
+    @hide_locals
+    @hide_post
     def renew_view(self, request, pk: int):
         token = get_object_or_404(VppToken, pk=pk)
         if not self.has_change_permission(request, token):
@@ -174,8 +198,10 @@ class VppTokenAdmin(admin.ModelAdmin):
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_RENEW, token, error)
             else:
                 self.log_change(request, token, "Renewed token file")
+                audit_record(action=Action.TOKEN_RENEW, request=request, target=token)
                 self._report_claim(request, token, "renewed")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
@@ -184,6 +210,7 @@ class VppTokenAdmin(admin.ModelAdmin):
             request, "admin/tokens/vpptoken/renew.html", form, f"Renew {token}", token
         )
 
+    @hide_locals
     def take_control_view(self, request, pk: int):
         token = get_object_or_404(VppToken, pk=pk)
         if not self.has_change_permission(request, token):
@@ -194,14 +221,25 @@ class VppTokenAdmin(admin.ModelAdmin):
                 services.token_take_control(token=token)
             except ValidationError as error:
                 form.add_error(None, error)
+                _audit_refused(request, Action.TOKEN_TAKE_CONTROL, token, error)
             else:
                 self.log_change(request, token, "Took control of the location")
+                audit_record(action=Action.TOKEN_TAKE_CONTROL, request=request, target=token)
                 messages.success(request, f"Shelfkeeper now manages “{token}” at Apple.")
                 return HttpResponseRedirect(
                     reverse("admin:tokens_vpptoken_change", args=[token.pk])
                 )
         title = f"Take control of {token}"
         return self._render(request, "admin/tokens/vpptoken/take_control.html", form, title, token)
+
+    def delete_model(self, request, obj) -> None:
+        audit_record(action=Action.TOKEN_DELETE, request=request, target=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for token in queryset:
+            audit_record(action=Action.TOKEN_DELETE, request=request, target=token)
+        super().delete_queryset(request, queryset)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         may_sync = request.user.has_perm(SYNC_PERMISSION)

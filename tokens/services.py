@@ -29,7 +29,7 @@ from config.roles import PORTAL_ADMINS
 from tokens.clients import client_for_content, client_for_token, our_mdm_info
 from tokens.crypto import encrypt, reencrypt
 from tokens.models import EXPIRING_SOON, TokenAlert, VppToken
-from tokens.parsing import ParsedToken, TokenFileError, parse_token_file
+from tokens.parsing import ParsedToken, TokenFileError, clean_line, parse_token_file
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def token_import(
             f"“{existing}”. To replace its file, use Renew on that token."
         )
     token = VppToken(
-        name=(name or config.location_name or parsed.org_name)[:200],
+        name=clean_line(name or config.location_name or parsed.org_name),
         apple_id=apple_id,
         account_type=account_type,
         location_uid=config.uid,
@@ -164,7 +164,7 @@ def _apply_file(token: VppToken, parsed: ParsedToken, config: ClientConfig, *, n
     token.fingerprint = parsed.fingerprint
     token.org_name = parsed.org_name
     token.expires_at = parsed.expires_at
-    token.location_name = config.location_name[:200]
+    token.location_name = clean_line(config.location_name)
     token.country_code = config.country_code[:8]
     token.store_platform = config.default_platform[:40]
     token.website_url = config.website_url[:200]
@@ -240,7 +240,7 @@ def token_apple_ok_record(
     now = now or timezone.now()
     token.checked_at = now
     if config is not None:
-        token.location_name = config.location_name[:200] or token.location_name
+        token.location_name = clean_line(config.location_name) or token.location_name
         if config.token_expiration_date:
             token.expires_at = config.token_expiration_date
     token.state = _expiry_state(token.expires_at, now)

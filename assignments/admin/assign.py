@@ -20,6 +20,7 @@ from assignments.models import (
     GroupAssignment,
 )
 from assignments.selectors import assignment_preview
+from audit.services import Action, audit_record
 from ebooks.models import EBook
 
 
@@ -104,12 +105,15 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
             confirmed_irrevocable=True,
             user=request.user,
         )
+        audit_record(action=Action.ASSIGNMENT_EDIT, request=request, target=assignment)
 
     def delete_model(self, request, obj) -> None:
+        audit_record(action=Action.ASSIGNMENT_DELETE, request=request, target=obj)
         services.group_assignment_remove(assignment=obj, user=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         for assignment in queryset.select_related("ebook"):
+            audit_record(action=Action.ASSIGNMENT_DELETE, request=request, target=assignment)
             services.group_assignment_remove(assignment=assignment, user=request.user)
 
     def render_delete_form(self, request, context):
@@ -159,6 +163,7 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
                 else:
                     for assignment in assignments:
                         self.log_addition(request, assignment, "Assigned after the preview")
+                        audit_record(action=Action.ASSIGNMENT_CREATE, target=assignment)
                     messages.success(
                         request,
                         f"“{ebook}” assigned to {', '.join(g.name for g in data['groups'])} "

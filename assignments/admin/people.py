@@ -42,6 +42,7 @@ from assignments.models import (
     UserGroup,
 )
 from assignments.selectors import ebooks_assigned_to_people
+from audit.services import Action, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class LicenseInline(ReadOnlyInline):
     readonly_fields = ("problem",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("ebook", "token")
+        return super().get_queryset(request).select_related("ebook", "token", "apple_user")
 
     @admin.display(description="problem")
     def problem(self, licence: License) -> str:
@@ -267,6 +268,12 @@ class PersonAdmin(admin.ModelAdmin):
         form = DirectoryImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             run = directory_import_request(uploads=form.cleaned_data, user=request.user)
+            audit_record(
+                action=Action.DIRECTORY_IMPORT,
+                request=request,
+                target=run,
+                detail={"files": sorted(n for n, f in form.cleaned_data.items() if f)},
+            )
             return HttpResponseRedirect(
                 reverse("admin:assignments_person_import_run", args=[run.pk])
             )
@@ -290,6 +297,12 @@ class PersonAdmin(admin.ModelAdmin):
             if count is not None and directory_import_confirm(
                 run=run, count=count, user=request.user.pk
             ):
+                audit_record(
+                    action=Action.DIRECTORY_IMPORT,
+                    request=request,
+                    target=run,
+                    detail={"confirmed_licenses": count},
+                )
                 return HttpResponseRedirect(request.path)
             messages.error(
                 request, "Tick the box to confirm that these licenses can never be taken back."

@@ -23,6 +23,7 @@ def people_rows_import(*, source: bytes | BinaryIO, meter: LicenseMeter, result:
     rows = Rows(source, result, PEOPLE_COLUMNS)
     emails, external_ids = Repeats(), Repeats()
     batch: dict[str, tuple[int, dict]] = {}
+    batch_external_ids: set[str] = set()
     changed: list[int] = []
     columns: list[str] | None = None
     for row in rows:
@@ -36,12 +37,14 @@ def people_rows_import(*, source: bytes | BinaryIO, meter: LicenseMeter, result:
         emails.add(email, row.line)
         if values["external_id"]:
             external_ids.add(values["external_id"], row.line)
-        if email in batch:
+        if email in batch or values["external_id"] in batch_external_ids:
             continue  # a repeat within the batch: reported at the end, never written twice
         batch[email] = (row.line, values)
+        if values["external_id"]:
+            batch_external_ids.add(values["external_id"])
         if len(batch) >= BATCH:
             changed += _write(batch, columns, meter, result)
-            batch = {}
+            batch, batch_external_ids = {}, set()
     if batch:
         changed += _write(batch, columns or [], meter, result)
     for line, first in emails.found():

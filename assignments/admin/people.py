@@ -135,11 +135,12 @@ class PersonAdmin(admin.ModelAdmin):
         "external_id",
         "managed_apple_id",
         "active",
+        "removed_at",
         "group_list",
         "created_at",
         "updated_at",
     )
-    readonly_fields = ("group_list", "created_at", "updated_at")
+    readonly_fields = ("removed_at", "group_list", "created_at", "updated_at")
     inlines = (
         DeviceInline,
         AppleUserInline,

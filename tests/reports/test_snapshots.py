@@ -61,3 +61,16 @@ def test_a_sync_writes_todays_snapshot(apple, vpp_token, django_capture_on_commi
     assert books
     assert BookSnapshot.objects.filter(ebook__token=vpp_token).count() == books
     assert TokenSnapshot.objects.get(token=vpp_token).books == books
+
+
+def test_the_daily_beat_task_snapshots_every_token_and_checks_stock(settings):
+    from config.schedule import build_beat_schedule
+    from reports.models import StockAlert
+    from reports.tasks import snapshots_daily
+
+    entry = build_beat_schedule()["daily snapshots"]
+    assert entry["task"] == snapshots_daily.name
+    first, second = EBookFactory(), EBookFactory(total_count=100, available_count=2)
+    assert snapshots_daily() == {"snapshots": 2, "alerts": 1}
+    assert BookSnapshot.objects.filter(ebook__in=[first, second]).count() == 2
+    assert StockAlert.objects.get().ebook == second

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from assignments.models import (
@@ -362,23 +363,35 @@ def leavers() -> QuerySet[Person]:
     return Person.objects.filter(Exists(holds), active=False)
 
 
+TITLES_SHOWN = 10  # per leaver; the ledger and the license list have the rest
+
+
 def leavers_with_holdings(*, limit: int = 100) -> list[Person]:
-    """Leavers with the count and titles of what they hold (two queries for the page)."""
+    """Leavers with the count and first titles of what they hold (two queries for the page)."""
     people = list(
         leavers()
-        .annotate(
-            held=Count("licenses", filter=Q(licenses__state__in=HELD_STATES)),
-        )
+        .annotate(held=Count("licenses", filter=Q(licenses__state__in=HELD_STATES)))
         .order_by("email")[:limit]
     )
+    _titles_attach(people, per_person=TITLES_SHOWN)
+    return people
+
+
+def _titles_attach(people: list[Person], *, per_person: int | None) -> None:
+    """Set .held_titles on each person: the titles of the books they hold, sorted."""
+    licences = License.objects.filter(person__in=[p.pk for p in people], state__in=HELD_STATES)
+    if per_person:
+        # A window keeps each person's first few titles in the database, not in Python.
+        licences = licences.annotate(
+            rank=Window(RowNumber(), partition_by=F("person_id"), order_by=F("ebook__title").asc())
+        ).filter(rank__lte=per_person)
     titles: dict[int, list[str]] = {}
-    for person_id, title, adam_id in License.objects.filter(
-        person__in=[p.pk for p in people], state__in=HELD_STATES
-    ).values_list("person_id", "ebook__title", "ebook__adam_id"):
+    for person_id, title, adam_id in licences.values_list(
+        "person_id", "ebook__title", "ebook__adam_id"
+    ):
         titles.setdefault(person_id, []).append(title or adam_id)
     for person in people:
         person.held_titles = sorted(titles.get(person.pk, []))
-    return people
 
 
 @dataclass(frozen=True)
@@ -459,12 +472,6 @@ def leavers_iter(*, chunk: int = 1000):
         )
         if not people:
             return
-        titles: dict[int, list[str]] = {}
-        for person_id, title, adam_id in License.objects.filter(
-            person__in=[p.pk for p in people], state__in=HELD_STATES
-        ).values_list("person_id", "ebook__title", "ebook__adam_id"):
-            titles.setdefault(person_id, []).append(title or adam_id)
-        for person in people:
-            person.held_titles = sorted(titles.get(person.pk, []))
-            yield person
+        _titles_attach(people, per_person=None)
+        yield from people
         last = people[-1].email

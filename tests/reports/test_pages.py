@@ -227,3 +227,14 @@ def test_group_page_links_to_its_funnel(funnel_book, viewer_client):
     _, group, _ = funnel_book
     html = viewer_client.get(reverse("admin:assignments_usergroup_change", args=[group.pk]))
     assert f"/admin/reports/funnel/?group={group.pk}" in html.content.decode()
+
+
+def test_leavers_page_shows_the_first_titles_and_the_export_all_of_them(viewer_client):
+    leaver = PersonFactory(email="many@x.example", active=False)
+    for i in range(12):
+        LicenseFactory(person=leaver, ebook=EBookFactory(title=f"Title {i:02d}"))
+    html = viewer_client.get(reverse("reports:leavers")).content.decode()
+    assert "Title 09" in html and "Title 10" not in html
+    assert "12 in all" in html
+    rows = _csv(viewer_client.get(reverse("reports:leavers"), {"format": "csv"}))
+    assert rows[0]["books"].count("Title") == 12

@@ -148,7 +148,11 @@ def funnel_view(request):
             header=["step", "reached", "stuck at this step", "email", "name", "since"],
             rows=funnel.funnel_csv_rows(ebook=ebook, group=group, funnel=result),
         )
-    stuck = funnel.stuck_people(ebook=ebook, group=group, step=step) if step else None
+    stuck, by_since = None, True
+    if step:
+        crowd = next((s.stuck for s in result if s.key == step), 0)
+        by_since = crowd <= funnel.SORT_BY_SINCE_UP_TO
+        stuck = funnel.stuck_people(ebook=ebook, group=group, step=step, by_since=by_since)
     return _page(
         request,
         "admin/reports/funnel.html",
@@ -158,6 +162,7 @@ def funnel_view(request):
         funnel=result,
         step=step,
         stuck=stuck,
+        by_since=by_since,
         groups=funnel.funnel_groups(ebook=ebook),
     )
 

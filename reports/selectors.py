@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Window
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from assignments.models import (
     AppleUser,
-    BookOffer,
     Device,
     GroupAssignment,
     InstallRequest,
@@ -116,7 +115,7 @@ class Dashboard:
 def dashboard_read(*, now: datetime | None = None) -> Dashboard:
     """Every figure of the home dashboard."""
     now = now or timezone.now()
-    tokens = token_ids = _token_ids()
+    tokens = _token_ids()
     present = EBook.objects.filter(gone_at__isnull=True)
     low = present.filter(ebook_stock_q(level="low")).select_related("token")
     low_count = low.count()
@@ -129,9 +128,7 @@ def dashboard_read(*, now: datetime | None = None) -> Dashboard:
     empty = present.filter(ebook_stock_q(level="none"), pk__in=list(shortfall)).select_related(
         "token"
     )
-    invitations = AppleUser.objects.filter(
-        token_id__in=token_ids, status=AppleUser.Status.REGISTERED
-    )
+    invitations = AppleUser.objects.filter(token_id__in=tokens, status=AppleUser.Status.REGISTERED)
     ages = invitations.aggregate(
         total=Count("pk"),
         oldest=Min("invitation_sent_at"),
@@ -302,8 +299,6 @@ class BookReport:
     installs_by_state: dict[str, int]
     install_people: dict[str, int]
     forecast: Forecast
-    holders_url_query: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def book_report(*, ebook: EBook, today: date | None = None) -> BookReport:
@@ -435,15 +430,6 @@ def person_devices(*, person: Person) -> list[Device]:
     return list(Device.objects.filter(owner=person).order_by("serial_number"))
 
 
-def offers_without_license(*, person: Person) -> QuerySet[BookOffer]:
-    """Books offered to the person that they hold no license row for yet."""
-    return (
-        BookOffer.objects.filter(person=person)
-        .exclude(ebook__licenses__person=person)
-        .select_related("ebook")
-    )
-
-
 # --- token page -----------------------------------------------------------------------------
 
 
@@ -454,10 +440,6 @@ def token_books(*, token: VppToken, limit: int = 50) -> list[EBook]:
         .defer("cover", "description")
         .order_by("-assigned_count", "title")[:limit]
     )
-
-
-def latest_snapshot_day() -> date | None:
-    return TokenSnapshot.objects.aggregate(day=Max("day"))["day"]
 
 
 def leavers_iter(*, chunk: int = 1000):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.utils import timezone
 
 from assignments.admin.common import BoundedCountPaginator, license_error, prefix_q
 from assignments.invitations import InvitationError, invitations_send
@@ -49,7 +50,20 @@ class BookFilter(admin.SimpleListFilter):
 
 @admin.register(AppleUser)
 class AppleUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("email", "person", "token", "status", "managed", "invitation_sent_at", "error")
+    list_display = (
+        "email",
+        "person",
+        "token",
+        "status",
+        # "managed" is a filter and part of the invitation column: no column of its own (1,280 px).
+        "invitation",
+        "invitation_mail",
+        "error",
+    )
+    # Whoever holds an invitation code receives that person's books: it goes to the person by
+    # email and is shown to no one here, whatever their role.
+    exclude = ("invite_code",)
+    readonly_fields = ("invitation",)
     list_select_related = ("person", "token")
     list_filter = ("token", "status", "managed")
     search_fields = ("=client_user_id",)
@@ -68,6 +82,18 @@ class AppleUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         tokens = list(VppToken.objects.values_list("pk", flat=True))
         query = Q(token__in=tokens, client_user_id=term) | prefix_q("email", term.lower())
         return queryset.filter(query), False
+
+    @admin.display(description="invitation", ordering="invitation_sent_at")
+    def invitation(self, user: AppleUser) -> str:
+        if user.managed:
+            return "not needed (Managed Apple Account)"
+        sent = (
+            f"sent {timezone.localtime(user.invitation_sent_at):%Y-%m-%d %H:%M}"
+            if user.invitation_sent_at
+            else "not sent"
+        )
+        accepted = user.status == AppleUser.Status.ASSOCIATED
+        return f"{sent}; {'accepted' if accepted else 'not accepted yet'}"
 
     def has_invite_permission(self, request) -> bool:
         return request.user.has_perm("assignments.change_person")

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assignments", "0004_drop_redundant_fk_indexes"),
+        ("assignments", "0007_directory_import_runs"),
         ("ebooks", "0002_ebook_counts_as_of"),
     ]
 

@@ -298,6 +298,15 @@ class BookReport:
     waiting_people: list[License]
     installs_by_state: dict[str, int]
     install_people: dict[str, int]
+
+    @property
+    def install_rows(self) -> list[tuple[str, str, int, int]]:
+        """(state, label, devices, people) for every install state, in the model's order."""
+        return [
+            (state, label, self.installs_by_state.get(state, 0), self.install_people[state])
+            for state, label in InstallRequest.State.choices
+        ]
+
     forecast: Forecast
 
 

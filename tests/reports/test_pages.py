@@ -68,8 +68,11 @@ def test_book_page_install_summary_by_person_and_device(viewer_client):
     assert report.install_people["failed"] == 1
     assert report.install_people["pending"] == 1
     assert report.install_people["not_installed"] == 2  # people[1] and people[2]
-    page = viewer_client.get(reverse("admin:ebooks_ebook_change", args=[book.pk]))
-    assert "Install status" in page.content.decode()
+    html = viewer_client.get(reverse("admin:ebooks_ebook_change", args=[book.pk])).content.decode()
+    failed = html[html.index('data-state="failed"') :]
+    assert "<td>1</td>" in failed[: failed.index("</tr>")]  # one person
+    not_installed = html[html.index('data-state="not_installed"') :]
+    assert "<td>2</td>" in not_installed[: not_installed.index("</tr>")]
 
 
 def test_book_page_lists_people_waiting_and_the_shortfall(viewer_client):

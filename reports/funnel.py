@@ -183,14 +183,71 @@ def funnel_groups(*, ebook: EBook) -> list[GroupAssignment]:
     )
 
 
-GROUP_BOOKS_SHOWN = 12  # one aggregate query per book keeps the page under 30 queries
+GROUP_BOOKS_SHOWN = 100
 
 
-def funnel_by_book(*, group: UserGroup) -> list[tuple[GroupAssignment, list[Step]]]:
-    """The funnel of each book assigned to the group, restricted to its members."""
-    assignments = (
+def funnel_by_book(*, group: UserGroup) -> list[tuple[GroupAssignment, list[int]]]:
+    """Each book assigned to the group: how many active members reached each step.
+
+    A handful of grouped counts for all the books at once (a 300,000-member group with 25
+    books stays fast), each step counted on its own; the book's own funnel page counts them
+    cumulatively and lists who is stuck. Assignments that exclude groups are counted exactly,
+    one by one.
+    """
+    assignments = list(
         GroupAssignment.objects.filter(group=group)
         .select_related("ebook")
+        .annotate(exclusions=Count("excluded_groups"))
         .order_by("ebook__title")[:GROUP_BOOKS_SHOWN]
     )
-    return [(a, funnel_read(ebook=a.ebook, group=group)) for a in assignments]
+    members = Membership.objects.filter(group=group, person__active=True).values("person_id")
+    targeted = members.count()
+    plain = [a for a in assignments if not a.exclusions]
+    books = [a.ebook_id for a in plain]
+    users = (
+        AppleUser.objects.filter(
+            token_id__in={a.ebook.token_id for a in plain},
+            person_id__in=members,
+            status__in=(AppleUser.Status.REGISTERED, AppleUser.Status.ASSOCIATED),
+        )
+        .values("token_id")
+        .annotate(
+            registered=Count("person_id", distinct=True),
+            accepted=Count(
+                "person_id",
+                distinct=True,
+                filter=Q(status=AppleUser.Status.ASSOCIATED) | ~Q(person__managed_apple_id=""),
+            ),
+        )
+        .order_by()
+    )
+    by_token = {row["token_id"]: row for row in users}
+    licensed = _per_book(
+        License.objects.filter(ebook_id__in=books, state__in=HELD_STATES, person_id__in=members)
+    )
+    installed = _per_book(
+        InstallRequest.objects.filter(
+            ebook_id__in=books, state=InstallRequest.State.INSTALLED, person_id__in=members
+        )
+    )
+    rows = []
+    for assignment in assignments:
+        if assignment.exclusions:
+            counts = [s.reached for s in funnel_read(ebook=assignment.ebook, group=group)]
+        else:
+            token = by_token.get(assignment.ebook.token_id, {})
+            counts = [
+                targeted,
+                token.get("registered", 0),
+                token.get("accepted", 0),
+                licensed.get(assignment.ebook_id, 0),
+                installed.get(assignment.ebook_id, 0),
+            ]
+        rows.append((assignment, counts))
+    return rows
+
+
+def _per_book(queryset) -> dict[int, int]:
+    return dict(
+        queryset.values_list("ebook_id").annotate(n=Count("person_id", distinct=True)).order_by()
+    )

@@ -241,3 +241,23 @@ def test_leavers_page_shows_the_first_titles_and_the_export_all_of_them(viewer_c
     assert "12 in all" in html
     rows = _csv(viewer_client.get(reverse("reports:leavers"), {"format": "csv"}))
     assert rows[0]["books"].count("Title") == 12
+
+
+def test_group_funnel_counts_exclusions_exactly_and_stays_within_a_query_budget(
+    funnel_book, viewer_client, django_assert_max_num_queries
+):
+    book, group, people = funnel_book
+    other = EBookFactory(token=book.token, title="Other Book")
+    excluded = UserGroupFactory(name="Left out", members=people[:2])
+    assignment = GroupAssignmentFactory(ebook=other, group=group)
+    assignment.excluded_groups.add(excluded)
+    for i in range(10):
+        GroupAssignmentFactory(
+            ebook=EBookFactory(token=book.token, title=f"Extra {i}"), group=group
+        )
+    with django_assert_max_num_queries(30):
+        html = viewer_client.get(reverse("reports:funnel"), {"group": group.pk}).content.decode()
+    row = html[html.index(f'data-book="{other.pk}"') :]
+    row = row[: row.index("</tr>")]
+    # Four members left once the excluded two are out; f2..f5 all registered and joined.
+    assert [int(n) for n in __import__("re").findall(r"<td>(\d+)</td>", row)] == [4, 4, 4, 0, 0]

@@ -137,6 +137,7 @@ def _pages(admin_client) -> list[Page]:
         pages.extend(_custom_pages(model, model_admin, sample))
     pages.extend(_other_pages())
     pages.extend(_assign_preview())
+    pages.extend(_report_pages())
     return pages
 
 
@@ -267,6 +268,46 @@ def _assign_preview() -> list[Page]:
     return [Page("assign preview, biggest group", url, method="POST", data=data)]
 
 
+def _report_pages() -> list[Page]:
+    """The read side's pages under /admin/reports/ (the walk above skips admin/ routes)."""
+    from django.urls import NoReverseMatch, reverse
+
+    from assignments.models import Person, UserGroup
+    from ebooks.models import EBook
+
+    book = EBook.objects.order_by("pk").first()
+    group = UserGroup.objects.order_by("pk").first()
+    person = Person.objects.order_by("pk").first()
+    if book is None or group is None or person is None:
+        return []
+    try:
+        funnel = reverse("reports:funnel")
+        export = reverse("reports:changelist_export", args=["assignments", "license"])
+        pages = [
+            Page("reports leavers", reverse("reports:leavers")),
+            Page("reports leavers CSV", reverse("reports:leavers") + "?format=csv"),
+            Page("reports funnel, book", f"{funnel}?ebook={book.pk}"),
+            Page("reports funnel, book and group", f"{funnel}?ebook={book.pk}&group={group.pk}"),
+            Page("reports funnel, stuck invited", f"{funnel}?ebook={book.pk}&step=registered"),
+            Page("reports funnel, group", f"{funnel}?group={group.pk}"),
+            Page(
+                "reports dashboard CSV tokens", reverse("reports:dashboard_export", args=["tokens"])
+            ),
+            Page(
+                "reports dashboard CSV forecast",
+                reverse("reports:dashboard_export", args=["forecasts"]),
+            ),
+            Page("reports ledger CSV", reverse("reports:ledger_export", args=[person.pk])),
+            Page(
+                "reports holders CSV",
+                f"{export}?ebook__id__exact={book.pk}&state__in=assigned,pending",
+            ),
+        ]
+    except NoReverseMatch:
+        return []
+    return pages
+
+
 def _measure(page: Page, role: str, client) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -279,6 +320,8 @@ def _measure(page: Page, role: str, client) -> None:
                 response = client.post(page.url, page.data)
             else:
                 response = client.get(page.url)
+            if response.streaming:  # a CSV export: timed to its last byte
+                b"".join(response.streaming_content)
             times.append((time.perf_counter() - t0) * 1000)
         page.queries[role] = max(page.queries.get(role, 0), len(queries))
         page.status[role] = response.status_code

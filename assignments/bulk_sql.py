@@ -19,6 +19,8 @@ from assignments.models import AppleUser, License
 LICENSE_TABLE = License._meta.db_table
 APPLE_USER_TABLE = AppleUser._meta.db_table
 _LICENSE_STAGE = "sync_license_stage"
+_EBOOK_TABLE = License._meta.get_field("ebook").related_model._meta.db_table
+_PERSON_TABLE = License._meta.get_field("person").related_model._meta.db_table
 _USER_COLUMNS = (
     "token_id, client_user_id, email, status, invite_code, id_hash, managed, error, "
     "event_id, last_seen_at, updated_at"
@@ -82,16 +84,22 @@ def _apple_user_ids_of(
 
 
 def licenses_assigned_upsert(
-    *, token_id: int, rows: Sequence[tuple[int, int, int | None]], at: datetime
-) -> None:
+    *,
+    token_id: int,
+    rows: Sequence[tuple[int, int, int | None]],
+    at: datetime,
+    check: bool = False,
+) -> int | None:
     """(ebook_id, apple_user_id, person_id) rows become licenses in state 'assigned'.
 
     PostgreSQL: the batch is copied into a narrow temporary table and written by one
     INSERT … SELECT whose constant columns SQL fills in; a row that exists already in the same
-    state is left alone, so a second sync of the same data writes nothing.
+    state is left alone, so a second sync of the same data writes nothing. With check, the
+    staged rows are then anti-joined with what they point at (the integrity check of an
+    incremental run, a few rows); returns how many point at nothing (None: not checked here).
     """
     if not rows:
-        return
+        return 0 if check else None
     rows = sorted(rows)  # index order: the unique index's pages are touched once per batch
     conflict = (
         "ON CONFLICT (ebook_id, apple_user_id) DO UPDATE SET state = excluded.state, "
@@ -116,15 +124,29 @@ def licenses_assigned_upsert(
                 f"%s, %s FROM {_LICENSE_STAGE} AS s {conflict}",
                 [token_id, assigned, at, at],
             )
+            orphans = None
+            if check:
+                cursor.execute(
+                    f"SELECT COUNT(*) FROM {_LICENSE_STAGE} AS s "  # noqa: S608 - our tables
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {APPLE_USER_TABLE} AS u "
+                    "WHERE u.id = s.apple_user_id AND u.token_id = %s) "
+                    f"OR NOT EXISTS (SELECT 1 FROM {_EBOOK_TABLE} AS e "
+                    "WHERE e.id = s.ebook_id AND e.token_id = %s) "
+                    f"OR (s.person_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {_PERSON_TABLE} "
+                    "AS p WHERE p.id = s.person_id))",
+                    [token_id, token_id],
+                )
+                (orphans,) = cursor.fetchone()
             # The same transaction may copy again (tests write every batch in one).
             cursor.execute(f"DELETE FROM {_LICENSE_STAGE}")  # noqa: S608 - our table
-        return
+        return orphans
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {LICENSE_TABLE} ({_LICENSE_COLUMNS}) "  # noqa: S608 - our tables
             f"VALUES (%s, %s, %s, %s, %s, NULL, '', '', %s, %s, %s) {conflict}",
             [(token_id, e, u, p, assigned, False, at, at) for e, u, p in rows],
         )
+    return None
 
 
 def mirror_orphans_count(*, token_id: int, written_since: datetime | None = None) -> dict[str, int]:

@@ -88,6 +88,7 @@ class SyncEngine:
         self.cursor, _ = SyncCursor.objects.get_or_create(token=self.token)
         self.books_done = False
         self.wrote_licenses = False
+        self.orphans_written: int | None = None
         self._phase_name, self._phase_started = "", None
         self._progress_lock = threading.Lock()
 
@@ -104,8 +105,12 @@ class SyncEngine:
         self._assignments(full=full)
         if full:
             SyncCursor.objects.filter(pk=self.cursor.pk).update(full_synced_at=timezone.now())
-        if full or self.wrote_licenses:
-            self._check_mirror(written_since=None if full else self.started_at)
+        if full:
+            self._check_mirror(written_since=None)
+        elif self.orphans_written is not None:  # checked batch by batch as they were written
+            self._raise_on_orphans({"licenses without what they point at": self.orphans_written})
+        elif self.wrote_licenses:
+            self._check_mirror(written_since=self.started_at)
         self._phase_timed(Phase.DONE)
 
     def _claim(self) -> None:
@@ -219,8 +224,11 @@ class SyncEngine:
                     user_ids=user_ids,
                     prefix=self.prefix,
                     seen_at=self.started_at,
+                    check=not full,  # a full run checks every license at its end
                 )
                 self.wrote_licenses = self.wrote_licenses or counts.ours > 0
+                if counts.orphans is not None:
+                    self.orphans_written = (self.orphans_written or 0) + counts.orphans
                 self._batch_done(
                     batch, licenses_seen=counts.ours, foreign_licenses_ignored=counts.foreign
                 )
@@ -232,10 +240,13 @@ class SyncEngine:
         """The anti-join that stands in for the mirror tables' foreign keys; raises on orphans."""
         started = time.monotonic()
         counts = mirror_orphans_count(token_id=self.token.pk, written_since=written_since)
-        orphans = {what: n for what, n in counts.items() if n}
         logger.info(
             "Token %s: integrity check in %.2f s", self.token.pk, time.monotonic() - started
         )
+        self._raise_on_orphans(counts)
+
+    def _raise_on_orphans(self, counts: dict[str, int]) -> None:
+        orphans = {what: n for what, n in counts.items() if n}
         if orphans:
             found = ", ".join(f"{n} {what}" for what, n in orphans.items())
             logger.error("Token %s: integrity check found orphans: %s", self.token.pk, found)

@@ -19,6 +19,7 @@ from assignments.models import AppleUser, License
 LICENSE_TABLE = License._meta.db_table
 APPLE_USER_TABLE = AppleUser._meta.db_table
 _LICENSE_STAGE = "sync_license_stage"
+_USER_STAGE = "sync_apple_user_stage"
 _EBOOK_TABLE = License._meta.get_field("ebook").related_model._meta.db_table
 _PERSON_TABLE = License._meta.get_field("person").related_model._meta.db_table
 _USER_COLUMNS = (
@@ -229,11 +230,23 @@ def apple_users_upsert_rows(
             )
         return
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
-            f"VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s) {conflict}",
-            [(token_id, *row, seen_at, seen_at) for row in rows],
+        # SQLite: staged in an index-free temporary table, then one INSERT … SELECT (half the
+        # CPU of an upsert per row).
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "
+            "(c text, e text, s text, i text, h text)"
         )
+        cursor.executemany(
+            f"INSERT INTO {_USER_STAGE} VALUES (%s, %s, %s, %s, %s)",  # noqa: S608 - our table
+            rows,
+        )
+        cursor.execute(
+            f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
+            f"SELECT %s, c, e, s, i, h, %s, '', '', %s, %s FROM {_USER_STAGE} WHERE true "
+            f"{conflict}",
+            [token_id, False, seen_at, seen_at],
+        )
+        cursor.execute(f"DELETE FROM {_USER_STAGE}")  # noqa: S608 - our table
 
 
 def _rank(column: str) -> str:

@@ -39,16 +39,22 @@ def _count(value: int | None) -> int:
 
 
 def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) -> UpsertCounts:
-    """Insert or update one page of assets; apps are skipped (rule 5: books only)."""
+    """Insert or update one page of assets; apps are skipped (rule 5: books only).
+
+    Books we know are refreshed by one set-based UPDATE (a sync touches every book's counts
+    and timestamps); only new ones go through the ORM, so columns other apps add get their
+    defaults.
+    """
     books = {asset.key: asset for asset in assets if asset.product_type == BOOK}
     counts = UpsertCounts()
     if not books:
         return counts
     existing = {
-        (row["adam_id"], row["pricing_param"]): row
+        (row[1], row[2]): row
         for row in EBook.objects.filter(
             token=token, adam_id__in={key.adam_id for key in books}
-        ).values(
+        ).values_list(
+            "pk",
             "adam_id",
             "pricing_param",
             "total_count",
@@ -58,47 +64,84 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
             "gone_at",
         )
     }
-    rows = []
+    new, known = [], []
     for key, asset in books.items():
-        values = {
-            "total_count": _count(asset.total_count),
-            "assigned_count": _count(asset.assigned_count),
-            "available_count": _count(asset.available_count),
-            "retired_count": _count(asset.retired_count),
-        }
+        values = (
+            _count(asset.total_count),
+            _count(asset.assigned_count),
+            _count(asset.available_count),
+            _count(asset.retired_count),
+        )
         before = existing.get(tuple(key))
         if before is None:
             counts.added += 1
-        elif before["gone_at"] is not None or any(before[f] != v for f, v in values.items()):
-            counts.updated += 1
-        rows.append(
-            EBook(
-                token=token,
-                adam_id=key.adam_id,
-                pricing_param=key.pricing_param,
-                unlimited=asset.unlimited,
-                last_synced_at=seen_at,
-                counts_as_of=seen_at,
-                gone_at=None,
-                **values,
+            new.append(
+                EBook(
+                    token=token,
+                    adam_id=key.adam_id,
+                    pricing_param=key.pricing_param,
+                    unlimited=asset.unlimited,
+                    last_synced_at=seen_at,
+                    counts_as_of=seen_at,
+                    gone_at=None,
+                    total_count=values[0],
+                    assigned_count=values[1],
+                    available_count=values[2],
+                    retired_count=values[3],
+                )
             )
+            continue
+        if before[7] is not None or before[3:7] != values:
+            counts.updated += 1
+        known.append((before[0], *values, asset.unlimited))
+    if new:
+        # A concurrent run may have added the same book: theirs stands, ours refreshes it.
+        EBook.objects.bulk_create(
+            new,
+            update_conflicts=True,
+            unique_fields=["token", "adam_id", "pricing_param"],
+            update_fields=[
+                "total_count",
+                "assigned_count",
+                "available_count",
+                "retired_count",
+                "unlimited",
+                "last_synced_at",
+                "counts_as_of",
+                "gone_at",
+            ],
         )
-    EBook.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["token", "adam_id", "pricing_param"],
-        update_fields=[
-            "total_count",
-            "assigned_count",
-            "available_count",
-            "retired_count",
-            "unlimited",
-            "last_synced_at",
-            "counts_as_of",
-            "gone_at",
-        ],
-    )
+    if known:
+        _ebooks_refresh(rows=known, seen_at=seen_at)
     return counts
+
+
+def _ebooks_refresh(*, rows: list[tuple], seen_at: datetime) -> None:
+    """(id, total, assigned, available, retired, unlimited) rows: counts, seen now, not gone."""
+    table = EBook._meta.db_table
+    at = connection.ops.adapt_datetimefield_value(seen_at)  # as the ORM stores it
+    columns = (
+        "total_count = %s, assigned_count = %s, available_count = %s, retired_count = %s, "
+        "unlimited = %s, last_synced_at = %s, counts_as_of = %s, gone_at = NULL"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            ids, totals, assigned, available, retired, unlimited = map(
+                list, zip(*rows, strict=True)
+            )
+            cursor.execute(
+                f"UPDATE {table} AS e SET total_count = u.t, assigned_count = u.a, "  # noqa: S608
+                "available_count = u.v, retired_count = u.r, unlimited = u.n, "
+                "last_synced_at = %s, counts_as_of = %s, gone_at = NULL "
+                "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::int[], "
+                "%s::boolean[]) AS u(id, t, a, v, r, n) WHERE e.id = u.id",
+                [at, at, ids, totals, assigned, available, retired, unlimited],
+            )
+            return
+        cursor.executemany(
+            f"UPDATE {table} SET {columns} WHERE id = %s",  # noqa: S608 - our table
+            [(*values, unlimited, at, at, pk) for pk, *values, unlimited in rows],
+        )
 
 
 def ebooks_mark_gone(*, token: VppToken, not_seen_since: datetime, now: datetime) -> int:

@@ -10,7 +10,7 @@ export SIMULATOR_PORT ?= 9090
 export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
 export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
 
-.PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign
+.PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign bench-pages
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-sync: $(STAMP)
 
 bench-assign: $(STAMP)
 	$(PY) tests/perf/bench_assign.py
+
+bench-pages: $(STAMP)
+	$(PY) tests/perf/bench_pages.py
 
 clean-var:
 	rm -rf var

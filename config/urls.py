@@ -49,4 +49,5 @@ urlpatterns = [
     # Before the admin's catch-all: dashboards, funnel, leavers and CSV exports.
     path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
 ]

@@ -61,10 +61,6 @@ def live_worker():
 
     from config.celery import app
 
-    if app._pool is not None and app._pool._closed:
-        # Seen once under load in a full run: an earlier test's clean-up left the publisher
-        # pool closed ("Acquire on closed pool"); Celery makes a new one on demand.
-        app._pool = None
     app.control.purge()  # tasks other tests queued (and nobody ran) are not this test's business
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker

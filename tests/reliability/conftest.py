@@ -10,9 +10,9 @@ from tests.sync.conftest import snapshot, sync_now  # noqa: F401 - shared fixtur
 
 
 def _reset_publisher_pools(app) -> None:
-    # Celery caches its broker connections; drop them so the next publish dials afresh.
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Celery caches its broker connections; drop the app's references so the next publish
+    # dials the configured URL afresh. Never close them: kombu shares one pool per URL across
+    # the process, and a closed one fails every later test ("Acquire on closed pool").
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -27,13 +27,15 @@ def dead_broker_url():
 
 
 @pytest.fixture
-def broker_down(monkeypatch, dead_broker_url):
+def broker_down(dead_broker_url):
     """Celery publishes to a broker that refuses connections; restored afterwards."""
     from config.celery import app
 
+    # Saved and restored by key: monkeypatching the computed attributes left the write URL
+    # pointing at the dead broker for every later test.
+    saved = {key: app.conf.get(key) for key in ("broker_url", "broker_write_url")}
     _reset_publisher_pools(app)
-    monkeypatch.setattr(app.conf, "broker_url", dead_broker_url)
-    monkeypatch.setattr(app.conf, "broker_write_url", dead_broker_url)
+    app.conf.update(broker_url=dead_broker_url, broker_write_url=dead_broker_url)
     yield app
-    monkeypatch.undo()
+    app.conf.update(saved)
     _reset_publisher_pools(app)

@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assignments", "0009_mirror_tables_no_row_fks_page_indexes"),
+        ("assignments", "0010_mirror_tables_no_row_fks_page_indexes"),
     ]
 
     operations = [

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
+from sync.services import sync_run_execute
 from tests.reliability.test_permission_matrix import _pages, _samples
 from tokens.models import VppToken
 
@@ -61,7 +62,8 @@ def test_no_secret_in_pages_logs_task_payloads_or_dumpdata(
             },
         )
         token = VppToken.objects.get()
-        run = sync_now(token)
+        first_sync = token.sync_runs.get()  # the upload queued the token's first sync
+        run = sync_run_execute(run_id=first_sync.pk)
         assert run.state == "succeeded", run.error_message
         with django_capture_on_commit_callbacks(execute=True):  # publishes to the test broker
             portal_admin_client.post(reverse("admin:sync_token_sync_now", args=[token.pk]))

@@ -28,3 +28,14 @@ class IdOrderCursorPagination(IdCursorPagination):
     """The same cursor over .values() rows, which carry "id" rather than "pk"."""
 
     ordering = "id"
+
+
+class ReleasedResponseMixin:
+    """A view that does not keep its response: DRF sets view.response, and the response's
+    renderer context points back at the view, a cycle only a full GC pass frees; a million
+    rows walked page by page would otherwise pile up their JSON until then."""
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        self.response = None
+        return response

@@ -16,7 +16,7 @@ from api import filters, serializers
 from api.audit import api_action_record
 from api.authentication import KeyPrincipal
 from api.errors import ApiProblem
-from api.pagination import IdOrderCursorPagination
+from api.pagination import IdOrderCursorPagination, ReleasedResponseMixin
 from api.selectors import install_summaries, tokens_with_license_summary
 from api.services import groups_upsert, memberships_change, people_upsert
 from assignments import services as assignment_services
@@ -63,7 +63,7 @@ def _preview_data(preview) -> dict:
     return dict(data)
 
 
-class TokenViewSet(viewsets.ReadOnlyModelViewSet):
+class TokenViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Content tokens: state, expiry, last sync and license summary. Never the token itself."""
 
     lookup_value_regex = ID_PATTERN
@@ -115,7 +115,7 @@ def _forecasts(books) -> dict:
     return {forecast.ebook.pk: forecast for forecast in forecasts_read(ebooks=list(books))}
 
 
-class BookViewSet(viewsets.ReadOnlyModelViewSet):
+class BookViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Books with Apple's counts ("as of" when last read), install summary and forecast."""
 
     lookup_value_regex = ID_PATTERN
@@ -145,6 +145,7 @@ class BookViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class AssignmentViewSet(
+    ReleasedResponseMixin,
     mixins.CreateModelMixin,
     mixins.DestroyModelMixin,
     viewsets.ReadOnlyModelViewSet,
@@ -279,7 +280,7 @@ def _check_confirmation(data, preview) -> None:
         )
 
 
-class PersonViewSet(viewsets.ReadOnlyModelViewSet):
+class PersonViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """People of the directory; directory scripts upsert them by external id."""
 
     lookup_value_regex = ID_PATTERN
@@ -309,7 +310,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(result.__dict__)
 
 
-class GroupViewSet(viewsets.ReadOnlyModelViewSet):
+class GroupViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """User groups; directory scripts upsert them by external id."""
 
     lookup_value_regex = ID_PATTERN
@@ -334,7 +335,7 @@ class GroupViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(result.__dict__)
 
 
-class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
+class MembershipViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Who is in which group; scripts add and remove members by external ids."""
 
     lookup_value_regex = ID_PATTERN
@@ -365,7 +366,7 @@ class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
         return Response({"added": added, "removed": removed})
 
 
-class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
+class LicenseViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Book licenses as the portal knows them; walk all of them with the cursor."""
 
     lookup_value_regex = ID_PATTERN
@@ -423,7 +424,7 @@ def _iso(value):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
+class SyncRunViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Sync runs, newest first by id order of the cursor."""
 
     lookup_value_regex = ID_PATTERN
@@ -433,7 +434,7 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
     required_permissions = _view("sync.view_syncrun")
 
 
-class InvitationViewSet(viewsets.ReadOnlyModelViewSet):
+class InvitationViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Apple users this portal registered, with their invitation state (never the code)."""
 
     lookup_value_regex = ID_PATTERN

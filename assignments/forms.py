@@ -10,6 +10,7 @@ from assignments.models import GroupAssignment, UserGroup
 from assignments.services import group_assignment_validate
 from config.forms import SizeLimitedFileField
 from ebooks.models import EBook
+from ebooks.widgets import BookPickerSelect
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # a 300,000-person file is about 30 MB
 
@@ -37,13 +38,26 @@ class DirectoryImportForm(forms.Form):
         return data
 
 
+class BookField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: EBook) -> str:
+        return obj.picker_label
+
+
 class BookChoiceForm(forms.Form):
-    ebook = forms.ModelChoiceField(
+    ebook = BookField(
         label="Book",
         queryset=EBook.objects.filter(gone_at__isnull=True).select_related("token"),
-        help_text="Books bought through Apple's volume purchase store; nothing else can be "
-        "assigned.",
+        help_text="Type part of the title: each edition shows its token and the licenses left. "
+        "Only books bought through Apple's volume purchase store can be assigned.",
     )
+
+    def __init__(self, *args, admin_site=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if admin_site is not None:
+            # Autocomplete, so 2,000 books never land in one <select>.
+            field = self.fields["ebook"]
+            field.widget = BookPickerSelect(GroupAssignment._meta.get_field("ebook"), admin_site)
+            field.widget.choices = field.choices
 
 
 class AssignForm(forms.Form):

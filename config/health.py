@@ -81,24 +81,24 @@ def beat_heartbeat_record() -> None:
     cache.set(BEAT_HEARTBEAT_KEY, timezone.now(), timeout=None)
 
 
-def _token_key() -> tuple[bool, str]:
-    from tokens.crypto import key_problem
-
-    problem = key_problem()
-    return (False, problem) if problem else (True, "usable")
-
-
 CHECKS = {
     "database": _database,
     "broker": _broker,
     "worker": _worker,
     "beat": _beat,
-    "token_key": _token_key,
 }
 # Pollers (load balancers, supervisors) may call many times a second: each answer is reused for
 # a few seconds, and the worker round trip, the one slow check, runs at most once at a time.
 CACHE_PREFIX = "shelfkeeper:healthz:"
-FRESH_FOR = {"database": 5, "broker": 5, "worker": 10, "beat": 5, "token_key": 30}
+FRESH_FOR = {"database": 5, "broker": 5, "worker": 10, "beat": 5}
+
+
+def health_check_register(*, name: str, check, fresh_for: int = 30) -> None:
+    """An app adds a check of its own (tokens: the token key), so config imports no app."""
+    CHECKS[name] = check
+    FRESH_FOR[name] = fresh_for
+
+
 LAST_KNOWN_FOR = 300
 
 

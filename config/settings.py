@@ -56,6 +56,8 @@ try:
         "VPP_STORE_LOOKUP_URL",
         default="https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup",
     )
+    # Hosts book covers may be fetched from (a name also admits its subdomains).
+    VPP_ARTWORK_HOSTS = read_list("VPP_ARTWORK_HOSTS", default=["mzstatic.com", "apple.com"])
     # Comma-separated Fernet keys, newest first; checked by the tokens app's system check.
     VPP_TOKEN_KEY = read_str("VPP_TOKEN_KEY")
     # Seconds an SMTP server may take before an alert email counts as failed (and is retried).
@@ -88,8 +90,18 @@ EMAIL_USE_SSL = bool(EMAIL.get("EMAIL_USE_SSL"))
 EMAIL_FILE_PATH = EMAIL["EMAIL_FILE_PATH"] or str(VAR_DIR / "mail")
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers; wait for the lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # SQLite serialises writers. WAL lets readers run beside the writer and commits without a
+    # disk sync per transaction (NORMAL is durable across process crashes, which is what the
+    # sync's idempotent writes need); the busy timeout waits for the lock instead of failing.
+    # IMMEDIATE takes the write lock when a transaction begins: a transaction that read first
+    # and then wrote would otherwise get "database is locked" at once, timeout or not.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -103,10 +115,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_filters",
     "axes",
+    "csp",
     "tokens",
     "ebooks",
     "assignments",
     "sync",
+    "staff",
     "audit",
     "reports",
     "rest_framework",
@@ -128,9 +142,28 @@ MIDDLEWARE = [
     "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy on every page (django-csp): scripts only from our own static files,
+# never inline, so injected markup cannot run. Style attributes stay (badges, progress bars).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'self'"],
+    }
+}
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins
@@ -247,7 +280,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_403_traceback": {"()": "config.logs.NoTracebackForForbidden"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_403_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

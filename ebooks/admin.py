@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -20,6 +21,16 @@ from ebooks.services import ebook_cover
 # Owned by the assignments app; linked by name so this app imports nothing above it.
 ASSIGN_URL_NAME = "admin:assignments_assign_book"
 ASSIGN_PERMISSION = "assignments.add_groupassignment"
+
+
+class BookPickerView(AutocompleteJsonView):
+    """The book picker's suggestions: books still in a token, labelled so copies differ."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(gone_at__isnull=True).select_related("token")
+
+    def serialize_result(self, obj, to_field_name):
+        return {**super().serialize_result(obj, to_field_name), "text": obj.picker_label}
 
 
 class GoneFilter(admin.SimpleListFilter):
@@ -91,7 +102,7 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "title_display",
         "author",
         "total_display",
-        "assigned_count",
+        "assigned_display",
         "available_display",
         "holders_link",
         "pricing_param",
@@ -115,7 +126,7 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "pricing_param",
         "token",
         "total_display",
-        "assigned_count",
+        "assigned_display",
         "available_display",
         "retired_count",
         "last_synced_at",
@@ -153,6 +164,10 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def total_display(self, book: EBook) -> str:
         return "unlimited" if book.unlimited else str(book.total_count)
 
+    @admin.display(description="assigned", ordering="assigned_count")
+    def assigned_display(self, book: EBook) -> int:
+        return book.assigned_count
+
     @admin.display(description="holders")
     def holders_link(self, book: EBook) -> str:
         # The license list is the assignments app's; linked by name, filtered to this book.
@@ -172,7 +187,12 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.cover_view),
             name="ebooks_ebook_cover",
         )
-        return [cover, *super().get_urls()]
+        picker = path(
+            "picker/",
+            self.admin_site.admin_view(BookPickerView.as_view(admin_site=self.admin_site)),
+            name="ebooks_ebook_picker",
+        )
+        return [cover, picker, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         assign_url = None
@@ -204,5 +224,9 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise Http404("No cover for this book yet.")
         data, content_type = cover
         response = HttpResponse(data, content_type=content_type)
+        # Pixels only, whatever the bytes claim: never rendered as a page of our origin.
+        response["Content-Disposition"] = "inline"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         response["Last-Modified"] = timezone.now().strftime("%a, %d %b %Y %H:%M:%S GMT")
         return response

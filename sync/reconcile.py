@@ -276,6 +276,20 @@ class Reconciler:
         joined = [u for u in users if u.status == AppleUser.Status.ASSOCIATED]
         invited = [u for u in users if u.status == AppleUser.Status.REGISTERED]
         failed = [u for u in users if u.status == AppleUser.Status.FAILED]
+        # The true reason first: people past the licenses left are short, not just waiting
+        # (those who joined come first; the last synced count decides, no extra request).
+        room = None if ebook.unlimited else max(ebook.available_count - len(joined), 0)
+        invited, short_invited = (invited, []) if room is None else (invited[:room], invited[room:])
+        records.licenses_set_state(
+            token=self.token,
+            ebook=ebook,
+            users=short_invited,
+            state=License.State.NOT_ENOUGH,
+            error_number=NOT_ENOUGH_LICENSES,
+            error_message="Not enough licenses left for this book; buy more to cover everyone. "
+            "(They have not accepted Apple's invitation yet either.)",
+        )
+        self.result.shortfall += len(short_invited)
         records.licenses_set_state(
             token=self.token, ebook=ebook, users=invited, state=License.State.WAITING_INVITATION
         )

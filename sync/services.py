@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apple.errors import AppleError, AuthError, ClaimedElsewhereError, plain_message
 from ebooks.selectors import ebook_count
-from sync.engine import ProgressCallback, RunAbandoned, SyncEngine
+from sync.engine import MirrorIntegrityError, ProgressCallback, RunAbandoned, SyncEngine
 from sync.models import SyncRun
 from sync.signals import reconcile_later
 from tokens.models import VppToken
@@ -133,6 +133,12 @@ def sync_run_execute(
         return _finish(
             run, engine, finished, error_number=error.error_number, message=plain_message(error)
         )
+    except MirrorIntegrityError as error:
+        message = (
+            f"The check after the sync found rows pointing at nothing ({error}). "
+            "Nothing was spent; tell the administrator of this installation."
+        )
+        return _finish(run, engine, State.FAILED, error_number=None, message=message)
     except Exception:
         logger.exception("Sync run %s failed", run_id)
         message = "An internal error stopped the sync; the worker log has the details."

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apple.client import AppleClient
@@ -25,11 +23,11 @@ from apple.errors import (
 )
 from apple.types import ClientConfig
 from config.mail import header_safe, mails_send_later
-from config.roles import PORTAL_ADMINS
 from tokens.clients import client_for_content, client_for_token, our_mdm_info
 from tokens.crypto import encrypt, reencrypt
 from tokens.models import EXPIRING_SOON, TokenAlert, VppToken
 from tokens.parsing import ParsedToken, TokenFileError, clean_line, parse_token_file
+from tokens.selectors import alert_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +35,6 @@ State = VppToken.State
 Kind = TokenAlert.Kind
 # Most urgent first: when several thresholds are crossed at once, one email names the nearest.
 EXPIRY_THRESHOLDS = ((1, Kind.DAYS_1), (7, Kind.DAYS_7), (30, Kind.DAYS_30), (60, Kind.DAYS_60))
-# States that only Apple's answers set, and only a good answer (or an admin) clears.
-APPLE_REPORTED_STATES = {State.INVALID, State.CLAIMED_ELSEWHERE}
 
 
 # --- upload and renew ---------------------------------------------------------------------
@@ -365,9 +361,7 @@ def token_alert_mail_result(alert_id: int, error: str) -> None:
 
 
 def _admin_emails() -> list[str]:
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    users = users.filter(Q(groups__name=PORTAL_ADMINS) | Q(is_superuser=True)).distinct()
-    return sorted(users.values_list("email", flat=True))
+    return alert_recipients()
 
 
 def _alert_text(token: VppToken, kind: str, *, now: datetime) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from assignments import services
 from assignments.admin.common import (
     KEPT_NOTE,
     NO_DEVICES_NOTE,
+    prefix_q,
 )
 from assignments.admin.confirm import confirmation_response, confirmed_licenses
 from assignments.forms import AssignForm, AssignmentChangeForm, BookChoiceForm
@@ -24,11 +25,43 @@ from audit.services import Action, audit_record
 from ebooks.models import EBook
 
 
+class GroupNameFilter(admin.SimpleListFilter):
+    """Groups by the beginning of their name: a box, not a sidebar link per assigned group."""
+
+    title = "group"
+    parameter_name = "group_name"
+    template = "admin/assignments/name_prefix_filter.html"
+
+    def lookups(self, request, model_admin):
+        return ()
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request, queryset):
+        term = (self.value() or "").strip()
+        return queryset.filter(prefix_q("group__name", term)) if term else queryset
+
+    def choices(self, changelist):
+        kept = [
+            (name, value)
+            for name, values in changelist.get_filters_params().items()
+            if name != self.parameter_name
+            for value in (values if isinstance(values, list) else [values])
+        ]
+        yield {
+            "kept": kept,
+            "parameter": self.parameter_name,
+            "value": self.value() or "",
+            "placeholder": "name begins with…",
+        }
+
+
 @admin.register(GroupAssignment)
 class GroupAssignmentAdmin(admin.ModelAdmin):
     list_display = ("ebook", "token", "group", "intent", "cap", "created_by", "created_at")
     list_select_related = ("ebook__token", "group", "created_by")
-    list_filter = ("intent", ("group", admin.RelatedOnlyFieldListFilter), "ebook__token")
+    list_filter = ("intent", GroupNameFilter, "ebook__token")
     search_fields = ("ebook__title", "group__name", "=ebook__adam_id")
     show_full_result_count = False
     list_per_page = 100
@@ -44,7 +77,10 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
         return assignment.ebook.token.name
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        return lookup == "ebook__id__exact" or super().lookup_allowed(lookup, value, request)
+        # Pages of a book and of a group link to their assignments this way.
+        return lookup in {"ebook__id__exact", "group__id__exact"} or super().lookup_allowed(
+            lookup, value, request
+        )
 
     def get_urls(self):
         own = [
@@ -123,7 +159,7 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
     def choose_book_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = BookChoiceForm(request.GET or None)
+        form = BookChoiceForm(request.GET or None, admin_site=self.admin_site)
         if form.is_valid():
             return HttpResponseRedirect(
                 reverse("admin:assignments_assign_book", args=[form.cleaned_data["ebook"].pk])

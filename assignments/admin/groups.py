@@ -24,7 +24,7 @@ from assignments.models import (
     Person,
     UserGroup,
 )
-from assignments.selectors import ebooks_assigned_to_groups
+from assignments.selectors import device_models, ebooks_assigned_to_groups
 
 # --- groups and memberships ---------------------------------------------------------------
 
@@ -61,7 +61,8 @@ class AssignedBooksInline(ReadOnlyInline):
     fields = ("ebook", "intent", "cap", "created_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("ebook")
+        # Each row's form reads its group (the inline's foreign key): fetch it with the row.
+        return super().get_queryset(request).select_related("ebook", "group")
 
 
 @admin.register(UserGroup)
@@ -173,6 +174,9 @@ class UserGroupAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("person", "group", "added_at")
     list_select_related = ("person", "group")
+    # The order of the unique (group, person) index: a group's members (the group page links
+    # here) are read straight from it, where newest-first would walk past every other group.
+    ordering = ("group_id", "person_id")
     autocomplete_fields = ("person", "group")
     search_fields = ("person__email",)
     search_help_text = "Member's email (exact or beginning)."
@@ -222,11 +226,24 @@ class MembershipAdmin(admin.ModelAdmin):
 # --- devices ------------------------------------------------------------------------------
 
 
+class DeviceModelFilter(admin.SimpleListFilter):
+    """The model filter, its choices read along the index rather than by a full DISTINCT."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        return [(model, model) for model in device_models()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = ("serial_number", "name", "model", "os_version", "owner", "has_books_app")
     list_select_related = ("owner",)
-    list_filter = ("has_books_app", ("owner", admin.EmptyFieldListFilter), "model")
+    list_filter = ("has_books_app", ("owner", admin.EmptyFieldListFilter), DeviceModelFilter)
     autocomplete_fields = ("owner",)
     search_fields = ("serial_number",)
     search_help_text = "Serial number (exact), name (beginning) or owner's email (exact)."

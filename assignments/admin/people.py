@@ -23,7 +23,7 @@ from assignments.admin.common import (
     license_error,
     prefix_q,
 )
-from assignments.admin.confirm import CONFIRM_FIELD, confirmed_licenses
+from assignments.admin.confirm import CONFIRM_FIELD, confirmation_response, confirmed_licenses
 from assignments.directory_import import FILES, SHOWN_ERRORS
 from assignments.directory_import.runs import (
     directory_import_confirm,
@@ -38,9 +38,11 @@ from assignments.models import (
     DirectoryImport,
     InstallRequest,
     License,
+    Membership,
     Person,
     UserGroup,
 )
+from assignments.selectors import ebooks_assigned_to_people
 from audit.services import Action, audit_record
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,37 @@ class ManagedAppleIdFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(managed_apple_id="")
         return queryset
+
+
+class GroupFilter(admin.SimpleListFilter):
+    """People in one group, as the group page links to them (no sidebar list of 5,000 groups).
+
+    A semi-join (person in the group's member ids) rather than a join through memberships: the
+    join would make the admin add DISTINCT, which sorts every member and computes each one's
+    license count before the first page is cut.
+    """
+
+    title = "group"
+    parameter_name = "memberships__group__id__exact"
+
+    def lookups(self, request, model_admin):
+        group_id = _int_or_none(self.value())
+        group = None if group_id is None else UserGroup.objects.filter(pk=group_id).first()
+        return ((str(group.pk), group.name),) if group else ()
+
+    def queryset(self, request, queryset):
+        group_id = _int_or_none(self.value())
+        if group_id is None:
+            return queryset
+        members = Membership.objects.filter(group_id=group_id).values("person_id")
+        return queryset.filter(pk__in=members)
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class DeviceInline(ReadOnlyInline):
@@ -122,7 +155,7 @@ class InstallRequestInline(ReadOnlyInline):
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
     list_display = ("email", "display_name", "external_id", "managed", "active", "license_count")
-    list_filter = ("active", ManagedAppleIdFilter)
+    list_filter = ("active", ManagedAppleIdFilter, GroupFilter)
     search_fields = ("email",)  # for the autocomplete; the search itself is get_search_results
     search_help_text = "Email or name (beginning), external id or managed Apple ID (exact)."
     show_full_result_count = False
@@ -134,11 +167,12 @@ class PersonAdmin(admin.ModelAdmin):
         "external_id",
         "managed_apple_id",
         "active",
+        "removed_at",
         "group_list",
         "created_at",
         "updated_at",
     )
-    readonly_fields = ("group_list", "created_at", "updated_at")
+    readonly_fields = ("removed_at", "group_list", "created_at", "updated_at")
     inlines = (
         DeviceInline,
         AppleUserInline,
@@ -172,8 +206,8 @@ class PersonAdmin(admin.ModelAdmin):
         return queryset.filter(query), False
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        # The group page links to its members this way; a 5,000-entry filter would not scale.
-        return lookup == "memberships__group__id__exact" or super().lookup_allowed(
+        # GroupFilter's parameter (the group page links to its members this way).
+        return lookup == GroupFilter.parameter_name or super().lookup_allowed(
             lookup, value, request
         )
 
@@ -201,9 +235,24 @@ class PersonAdmin(admin.ModelAdmin):
         )
         return format_html("{}{}", links, " …" if len(groups) > shown else "")
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.LicensesNeedConfirmation as needed:
+            return confirmation_response(
+                request,
+                self,
+                needed,
+                what="Reactivating this person gives them the books their groups are assigned.",
+            )
+
     def save_model(self, request, obj, form, change) -> None:
         obj.email = obj.email.lower()
-        services.person_save(person=obj, active_changed=change and "active" in form.changed_data)
+        active_changed = change and "active" in form.changed_data
+        with services.licenses_checked(confirmed=confirmed_licenses(request)) as meter:
+            if active_changed and obj.active:
+                meter.touch(ebook_ids=ebooks_assigned_to_people(person_ids=[obj.pk]))
+            services.person_save(person=obj, active_changed=active_changed)
 
     def delete_model(self, request, obj) -> None:
         self._deleted(request, services.people_delete(people=Person.objects.filter(pk=obj.pk)))
@@ -281,6 +330,12 @@ class PersonAdmin(admin.ModelAdmin):
             if count is not None and directory_import_confirm(
                 run=run, count=count, user=request.user.pk
             ):
+                audit_record(
+                    action=Action.DIRECTORY_IMPORT,
+                    request=request,
+                    target=run,
+                    detail={"confirmed_licenses": count},
+                )
                 return HttpResponseRedirect(request.path)
             messages.error(
                 request, "Tick the box to confirm that these licenses can never be taken back."

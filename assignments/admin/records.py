@@ -55,7 +55,7 @@ class AppleUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "person",
         "token",
         "status",
-        "managed",
+        # "managed" is a filter and part of the invitation column: no column of its own (1,280 px).
         "invitation",
         "invitation_mail",
         "error",

@@ -12,7 +12,7 @@ from assignments.directory_import import (
     people_import,
 )
 from assignments.models import Device, License, Membership, Person, UserGroup
-from config.setup import demo_directory_ensure
+from sync.setup import demo_directory_ensure
 from tests.factories import (
     EBookFactory,
     GroupAssignmentFactory,

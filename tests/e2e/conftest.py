@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -37,12 +38,34 @@ def browser():
         browser.close()
 
 
+VIEWPORT = {"width": 1280, "height": 800}  # the laptop screen the portal must fit (issue 14)
+REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context()
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     yield page
     context.close()
+
+
+def assert_fits(page) -> None:
+    """The page does not scroll sideways at 1,280 px: every column that matters is on screen."""
+    sizes = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert sizes[0] <= sizes[1], f"{page.url} scrolls sideways: {sizes[0]} > {sizes[1]} px"
+    # The admin wraps result tables in a box that scrolls on its own: clipped columns too.
+    clipped = page.evaluate(
+        """[...document.querySelectorAll('#changelist .results, .module, fieldset')]
+             .filter(e => e.scrollWidth > e.clientWidth + 1)
+             .map(e => (e.id || e.className) + ' ' + e.scrollWidth + '>' + e.clientWidth
+                  + ' widest: ' + [...e.querySelectorAll('*')].filter(c =>
+                      c.getBoundingClientRect().right > e.getBoundingClientRect().right + 1)
+                    .slice(0, 3).map(c => c.tagName + '.' + c.className).join(','))"""
+    )
+    assert not clipped, f"{page.url} clips a box sideways: {clipped}"
 
 
 # --- helpers shared by the browser tests ----------------------------------------------------
@@ -75,12 +98,16 @@ def sign_in(live_server, page):
 
 
 @pytest.fixture
-def screenshot(page, tmp_path):
-    """Save a full-page screenshot; to $E2E_SCREENSHOT_DIR when set (to look at), else tmp."""
-    folder = Path(os.environ.get("E2E_SCREENSHOT_DIR") or tmp_path)
+def screenshot(page):
+    """Save a full-page screenshot under var/screenshots/ (or $E2E_SCREENSHOT_DIR), git-ignored.
+
+    Every screen saved is also checked for sideways scrolling at 1,280 px.
+    """
+    folder = Path(os.environ.get("E2E_SCREENSHOT_DIR") or REPO / "var" / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
 
     def _shot(name: str) -> Path:
+        assert_fits(page)
         path = folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
@@ -114,3 +141,31 @@ def synced_token(vpp_token, queued_tasks):
     run = sync_run_execute(run_id=request.run.pk)
     assert run.state == SyncRun.State.SUCCEEDED, run.error_message
     return vpp_token
+
+
+# --- what a role may see ---------------------------------------------------------------------
+
+WRITE_LINKS = re.compile(r"^(Add|Assign|Import|Upload|Renew|Take control|Invite)", re.I)
+PORTAL_ADMIN_ONLY = (
+    "/admin/tokens/vpptoken/add/",
+    "/admin/assignments/groupassignment/assign/",
+    "/admin/assignments/person/import/",
+    "/admin/assignments/usergroup/add/",
+    "/admin/staff/staffmember/",
+)
+
+
+def assert_read_only(page, *, actions: frozenset[str] = frozenset({"Sync now"})) -> None:
+    """Nothing on the page writes: no add/assign/import/upload links, no save, no file input."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".object-tools a").filter(has_text=WRITE_LINKS)).to_have_count(0)
+    expect(page.locator("input[type=file]")).to_have_count(0)
+    expect(page.locator("input[name=_save], input[name=_continue]")).to_have_count(0)
+    options = page.locator("select[name=action] option").all_inner_texts()
+    assert set(options) <= {"---------", *actions}, f"{page.url}: actions {options}"
+
+
+def menu_links(page) -> list[str]:
+    """Every page of the menu row the signed-in person is shown."""
+    return page.locator(".portal-nav a").evaluate_all("links => links.map(a => a.href)")

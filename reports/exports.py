@@ -15,6 +15,8 @@ from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from audit.services import Action, audit_record
+
 CHUNK = 2000
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -238,6 +240,7 @@ def csv_response(
     *, filename: str, header: Iterable[str], rows: Iterable[Iterable], converters=None
 ):
     """A streamed CSV download: the first bytes leave before the last row is read."""
+    audit_record(action=Action.EXPORT, detail={"file": filename})  # the request's user and IP
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(
         csv_lines(header, rows, converters), content_type="text/csv; charset=utf-8"

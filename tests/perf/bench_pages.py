@@ -39,6 +39,7 @@ class Page:
     method: str = "GET"
     data: dict = field(default_factory=dict)
     times: dict = field(default_factory=dict)  # role -> [ms]
+    db_times: dict = field(default_factory=dict)  # role -> [ms in the database]
     queries: dict = field(default_factory=dict)  # role -> max queries
     status: dict = field(default_factory=dict)  # role -> last status
 
@@ -312,7 +313,7 @@ def _measure(page: Page, role: str, client) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    times = []
+    times, db_times = [], []
     for _ in range(REPEAT):
         with CaptureQueriesContext(connection) as queries:
             t0 = time.perf_counter()
@@ -323,25 +324,28 @@ def _measure(page: Page, role: str, client) -> None:
             if response.streaming:  # a CSV export: timed to its last byte
                 b"".join(response.streaming_content)
             times.append((time.perf_counter() - t0) * 1000)
+        db_times.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
         page.queries[role] = max(page.queries.get(role, 0), len(queries))
         page.status[role] = response.status_code
     page.times[role] = times
+    page.db_times[role] = db_times
 
 
 def _report(pages: list[Page]) -> None:
     worst_median, worst_queries, slowest = 0.0, 0, ""
-    print(f"{'page':<58} {'role':<12} {'st':>3} {'median':>8} {'worst':>8} {'q':>4}")
+    print(f"{'page':<58} {'role':<12} {'st':>3} {'median':>8} {'worst':>8} {'db':>7} {'q':>4}")
     over = 0
     for page in pages:
         for role, times in page.times.items():
             median, worst = statistics.median(times), max(times)
+            db = statistics.median(page.db_times[role])
             queries = page.queries[role]
             flag = ""
             if page.status[role] == 200 and (median > TARGET_MS or queries > TARGET_QUERIES):
                 flag, over = "  <-- over target", over + 1
             print(
                 f"{page.label[:58]:<58} {role:<12} {page.status[role]:>3} {median:>6.0f}ms "
-                f"{worst:>6.0f}ms {queries:>4}{flag}"
+                f"{worst:>6.0f}ms {db:>5.0f}ms {queries:>4}{flag}"
             )
             print(f"    {page.url}", flush=True) if flag else None
             if page.status[role] != 200:

@@ -11,7 +11,7 @@ export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
 export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
 export VPP_ARTWORK_HOSTS ?= mzstatic.com,apple.com,127.0.0.1
 
-.PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign bench-pages
+.PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign bench-pages bench-api-cursor
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-assign: $(STAMP)
 
 bench-pages: $(STAMP)
 	$(PY) tests/perf/bench_pages.py
+
+bench-api-cursor: $(STAMP)
+	$(PY) tests/perf/bench_api_cursor.py
 
 clean-var:
 	rm -rf var

@@ -170,3 +170,17 @@ def assert_read_only(page, *, actions: frozenset[str] = frozenset({"Sync now"}))
 def menu_links(page) -> list[str]:
     """Every page of the menu row the signed-in person is shown."""
     return page.locator(".portal-nav a").evaluate_all("links => links.map(a => a.href)")
+
+
+def wait_until(page, check, *, seconds: float = 8.0) -> None:
+    """Poll from here until `check` (a page expression, or a callable) is true.
+
+    Playwright's own in-page polling (wait_for_function) evaluates strings, which the
+    portal's Content-Security-Policy rightly refuses.
+    """
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not (check() if callable(check) else page.evaluate(check)):
+        assert time.monotonic() < deadline, f"never true on {page.url}: {check}"
+        page.wait_for_timeout(100)

@@ -9,6 +9,7 @@ from django.db.models import Q
 from playwright.sync_api import expect
 
 from ebooks.models import EBook
+from tests.e2e.conftest import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +34,7 @@ def test_ebook_list_shows_covers_and_titles_served_by_the_portal(
     assert covers.count() == rows.count()
     for cover in covers.all():
         cover.scroll_into_view_if_needed()
-        page.wait_for_function("img => img.complete", arg=cover.element_handle())
+        wait_until(page, lambda cover=cover: cover.evaluate("img => img.complete"))
     widths = covers.evaluate_all("imgs => imgs.map(img => img.naturalWidth)")
     assert all(width > 0 for width in widths), widths
     page.evaluate("window.scrollTo(0, 0)")

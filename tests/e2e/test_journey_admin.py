@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from assignments.models import License
 from ebooks.models import EBook
-from tests.e2e.conftest import assert_fits
+from tests.e2e.conftest import assert_fits, wait_until
 from tests.factories import PersonFactory, UserGroupFactory
 from tokens.models import VppToken
 
@@ -75,9 +75,7 @@ def test_upload_sync_assign_required_licenses_reach_people(
     assert rows.count() > 10
     cover = page.locator("#result_list img.ebook-cover").first
     cover.scroll_into_view_if_needed()
-    page.wait_for_function(
-        "document.querySelector('#result_list img.ebook-cover').naturalWidth > 0"
-    )
+    wait_until(page, "document.querySelector('#result_list img.ebook-cover').naturalWidth > 0")
     for column in ("Total", "Assigned", "Available"):
         expect(page.locator("#result_list thead")).to_contain_text(column)
     screenshot("journey2-books")

@@ -29,6 +29,10 @@ MAILS = {
         "assignments.invitations.invitation_mail_result",
     ),
     "token_alert": ("tokens.services.token_alert_mail", "tokens.services.token_alert_mail_result"),
+    "stock_alert": (
+        "reports.services.stock_alert_mail",
+        "reports.services.stock_alert_mail_result",
+    ),
 }
 MAX_RETRIES = 5  # with back-off from 30 s: about 15 minutes before a mail counts as failed
 QUEUE_DOWN = "Not sent: the task queue is not reachable."

@@ -60,8 +60,6 @@ try:
     VPP_ARTWORK_HOSTS = read_list("VPP_ARTWORK_HOSTS", default=["mzstatic.com", "apple.com"])
     # Comma-separated Fernet keys, newest first; checked by the tokens app's system check.
     VPP_TOKEN_KEY = read_str("VPP_TOKEN_KEY")
-    # Seconds an SMTP server may take before an alert email counts as failed (and is retried).
-    EMAIL_TIMEOUT = read_int("EMAIL_TIMEOUT", default=10, minimum=1)
     HEALTHZ_TIMEOUT = read_int("HEALTHZ_TIMEOUT", default=5, minimum=1)
     CELERY_BEAT_SCHEDULE = build_beat_schedule()
     SECURE_COOKIES = read_bool("SECURE_COOKIES", default=not DEBUG)

@@ -28,6 +28,7 @@ WAITING_STATES = (License.State.WAITING_INVITATION, License.State.NOT_ENOUGH)
 # Recent weeks the run-out forecast measures the assignment rate over.
 FORECAST_WINDOW_DAYS = 28
 CHART_PERIODS = (30, 90, 365)
+FORECAST_CANDIDATES = 60
 SHOWN = 20  # rows of a dashboard table; the full list is one click (and one export) away
 
 
@@ -85,9 +86,11 @@ def token_rows() -> list[TokenRow]:
 
 def waiting_by_book(*, ebook_ids: list[int] | None = None) -> dict[int, dict[str, int]]:
     """Book id → {"not_enough": n, "waiting_invitation": n} for books with people waiting."""
-    licenses = License.objects.filter(token_id__in=_token_ids(), state__in=WAITING_STATES)
     if ebook_ids is not None:
-        licenses = licenses.filter(ebook_id__in=ebook_ids)
+        # By book: the (ebook, state) index serves a list of books.
+        licenses = License.objects.filter(ebook_id__in=ebook_ids, state__in=WAITING_STATES)
+    else:
+        licenses = License.objects.filter(token_id__in=_token_ids(), state__in=WAITING_STATES)
     waiting: dict[int, dict[str, int]] = {}
     for row in licenses.values("ebook_id", "state").annotate(n=Count("pk")).order_by():
         waiting.setdefault(row["ebook_id"], {})[row["state"]] = row["n"]
@@ -116,7 +119,8 @@ def dashboard_read(*, now: datetime | None = None) -> Dashboard:
     """Every figure of the home dashboard."""
     now = now or timezone.now()
     tokens = _token_ids()
-    present = EBook.objects.filter(gone_at__isnull=True)
+    # Cover bytes and descriptions stay in the database: the tables need neither.
+    present = EBook.objects.filter(gone_at__isnull=True).defer("cover", "description")
     low = present.filter(ebook_stock_q(level="low")).select_related("token")
     low_count = low.count()
     shortfall = dict(
@@ -143,10 +147,11 @@ def dashboard_read(*, now: datetime | None = None) -> Dashboard:
         older=Count("pk", filter=Q(invitation_sent_at__lt=now - timedelta(days=30))),
         unsent=Count("pk", filter=Q(invitation_sent_at__isnull=True)),
     )
+    # The books nearest to running out: the forecast table shows the first 20 of them.
     books_for_forecast = list(
-        present.filter(
-            Q(ebook_stock_q(level="low")) | Q(pk__in=list(shortfall)), unlimited=False
-        ).select_related("token")[:200]
+        present.filter(Q(ebook_stock_q(level="low")) | Q(pk__in=list(shortfall)), unlimited=False)
+        .select_related("token")
+        .order_by("available_count", "pk")[:FORECAST_CANDIDATES]
     )
     forecasts = sorted(
         forecasts_read(ebooks=books_for_forecast, today=now.date()),

@@ -7,19 +7,19 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from itertools import islice
 
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from assignments.models import License
-from config.roles import PORTAL_ADMINS
+from config.mail import header_safe, mails_send_later
 from ebooks.models import EBook
 from ebooks.selectors import ebook_is_low
 from reports.models import BookSnapshot, StockAlert, StockThreshold, TokenSnapshot
 from tokens.models import VppToken
+from tokens.selectors import alert_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -229,18 +229,9 @@ def stock_alerts_check(
         except IntegrityError:
             continue  # another check raised it at the same moment: once per crossing
         new_ids.append(alert.pk)
-    if new_ids:
-        from reports.tasks import stock_alert_send
-
-        for pk in new_ids:
-            transaction.on_commit(lambda pk=pk: stock_alert_send.delay(pk))
+    # Sent by the project's mail task after commit, with retries and EMAIL_TIMEOUT.
+    mails_send_later(kind="stock_alert", ids=new_ids)
     return new_ids
-
-
-def _admin_emails() -> list[str]:
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    users = users.filter(Q(groups__name=PORTAL_ADMINS) | Q(is_superuser=True)).distinct()
-    return sorted(users.values_list("email", flat=True))
 
 
 def stock_alert_text(*, alert: StockAlert) -> tuple[str, str]:
@@ -263,31 +254,30 @@ def stock_alert_text(*, alert: StockAlert) -> tuple[str, str]:
     return subject, f"{first}\n\nThe book's page in the portal: {link}\n"
 
 
-def stock_alert_mail(*, alert_id: int) -> str:
-    """Email one alert to the portal admins and record the outcome; raises on a mail failure."""
-    alert = StockAlert.objects.select_related("ebook").get(pk=alert_id)
-    if alert.mail_state == StockAlert.Mail.SENT:
-        return alert.mail_state  # a retried task after a lost acknowledgement: never twice
-    recipients = _admin_emails()
+def stock_alert_mail(alert_id: int) -> EmailMessage | None:
+    """The email of one alert, built when the mail task sends it (None: nothing to send)."""
+    alert = StockAlert.objects.select_related("ebook").filter(pk=alert_id).first()
+    if alert is None or alert.mail_state == StockAlert.Mail.SENT:
+        return None  # a retried task after a lost acknowledgement: never twice
+    recipients = alert_recipients()
     if not recipients:
         StockAlert.objects.filter(pk=alert.pk).update(mail_state=StockAlert.Mail.NO_RECIPIENTS)
-        return StockAlert.Mail.NO_RECIPIENTS
+        return None
+    StockAlert.objects.filter(pk=alert.pk).update(recipients=len(recipients))
     subject, body = stock_alert_text(alert=alert)
-    try:
-        send_mail(subject, body, None, recipients)
-    except Exception as error:
-        StockAlert.objects.filter(pk=alert.pk).update(
-            mail_state=StockAlert.Mail.FAILED,
-            mail_error=f"{type(error).__name__}: {error}"[:300],
+    return EmailMessage(header_safe(subject), body, None, recipients)
+
+
+def stock_alert_mail_result(alert_id: int, error: str) -> None:
+    """Record on the alert whether its email went out, or why not."""
+    if error:
+        StockAlert.objects.filter(pk=alert_id).update(
+            mail_state=StockAlert.Mail.FAILED, mail_error=error[:300]
         )
-        raise
-    StockAlert.objects.filter(pk=alert.pk).update(
-        mail_state=StockAlert.Mail.SENT,
-        mailed_at=timezone.now(),
-        recipients=len(recipients),
-        mail_error="",
+        return
+    StockAlert.objects.filter(pk=alert_id).update(
+        mail_state=StockAlert.Mail.SENT, mailed_at=timezone.now(), mail_error=""
     )
-    return StockAlert.Mail.SENT
 
 
 def after_sync_record(*, token_id: int) -> None:

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ebooks', '0001_initial'),
+        ("ebooks", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ebook',
-            name='counts_as_of',
-            field=models.DateTimeField(blank=True, help_text="When the counts were last read from Apple (a sync or an event's outcome).", null=True, verbose_name='counts as of'),
+            model_name="ebook",
+            name="counts_as_of",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the counts were last read from Apple (a sync or an event's outcome).",
+                null=True,
+                verbose_name="counts as of",
+            ),
         ),
     ]

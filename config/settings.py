@@ -53,6 +53,9 @@ try:
         "VPP_STORE_LOOKUP_URL",
         default="https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup",
     )
+    # The portal's public URL: when set, Apple's notifications are registered to
+    # PUBLIC_URL/apple/notifications/<token-id>/ (empty: outcomes are learnt by polling).
+    PUBLIC_URL = read_http_url("PUBLIC_URL", default="") if read_str("PUBLIC_URL") else ""
     # Comma-separated Fernet keys, newest first; checked by the tokens app's system check.
     VPP_TOKEN_KEY = read_str("VPP_TOKEN_KEY")
     HEALTHZ_TIMEOUT = read_int("HEALTHZ_TIMEOUT", default=5, minimum=1)

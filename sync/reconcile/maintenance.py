@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from sync.models import AppleEvent, ReconcileRun
 from sync.reconcile.follow import follow_up_schedule
+from sync.reconcile.notifications import notifications_apply_pending
 from sync.reconcile.runs import reconcile_request, reconcile_runs_reap
 
 
@@ -32,4 +33,6 @@ def reconcile_maintain(*, now: datetime | None = None) -> int:
     )
     for row in overdue:
         follow_up_schedule(token_id=row["token_id"], at=now, now=now)
+    # Notifications whose task was lost (worker killed, broker restarted).
+    notifications_apply_pending(before=now - timedelta(minutes=1))
     return reaped

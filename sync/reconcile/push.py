@@ -24,6 +24,7 @@ from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_apply
+from sync.reconcile.notifications import notifications_register
 from sync.reconcile.runs import reconcile_run_beat, reconcile_run_finish
 from tokens.clients import client_for_token, client_user_id_prefix
 from tokens.models import VppToken
@@ -120,6 +121,7 @@ class Push:
         """Work through books from the run's cursor; True when books remain for another step."""
         run = self.run
         if run.book_cursor == 0 and run.phase == ReconcileRun.Phase.WAITING:
+            notifications_register(token=self.token, client=self.client, now=self.now)
             if not self._worth_planning():
                 return False
             ReconcileState.objects.filter(token=self.token).update(planned_at=self.now)

@@ -205,6 +205,8 @@ class ReconcileState(models.Model):
     # Never the sync engine's cursor: the reconciler reads users since its own versionId.
     users_version_id = models.CharField(max_length=100, blank=True)
     follow_up_at = models.DateTimeField(null=True, blank=True)
+    # Without notifications, follow-ups look for accepted invitations every few minutes.
+    invitations_checked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Reconcile state of {self.token}"

@@ -20,7 +20,13 @@ from assignments import license_records as records
 from assignments.apple_records import apple_users_upsert
 from assignments.models import AppleUser, License
 from ebooks.models import EBook
-from sync.models import AppleEvent, ReconcileRun, ReconcileState, SyncCursor
+from sync.models import (
+    AppleEvent,
+    NotificationEndpoint,
+    ReconcileRun,
+    ReconcileState,
+    SyncCursor,
+)
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_refresh
 from sync.reconcile.runs import reconcile_request, reconcile_run_count
@@ -30,6 +36,7 @@ from tokens.services import token_apple_error_record
 
 logger = logging.getLogger(__name__)
 
+INVITATION_POLL = timedelta(minutes=5)  # without notifications: how often to look for joiners
 FOLLOW_UP_BUDGET = 5.0  # seconds a follow-up task works before handing over
 MAX_BACKOFF = 120.0
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -91,12 +98,15 @@ def events_follow_up(
             logger.warning(
                 "Follow-up of token %s: Apple answered %s; trying later", token.pk, error
             )
+    next_invitation_check = _invitations_follow_up(token, client, now, result)
     if result.rerun:
         # A FOLLOW_UP run always plans; no change mark needed.
         reconcile_request(token=token, trigger=ReconcileRun.Trigger.FOLLOW_UP)
     pending = AppleEvent.objects.filter(token=token, state=AppleEvent.State.PENDING)
     result.pending = pending.count()
     result.next_due = pending.aggregate(due=Min("next_check_at"))["due"]
+    if next_invitation_check is not None:
+        result.next_due = min(filter(None, (result.next_due, next_invitation_check)))
     if schedule and result.next_due is not None:
         follow_up_schedule(token_id=token.pk, at=result.next_due, now=now)
     return result
@@ -141,8 +151,36 @@ def _not_done(event: AppleEvent, now: datetime, result: FollowUp) -> None:
 # --- users ------------------------------------------------------------------------------
 
 
-def _users_follow_up(token, client, events, now, result: FollowUp) -> None:
-    """One read of users changed since the reconciler's own cursor settles all user events."""
+def _invitations_follow_up(token, client, now, result: FollowUp) -> datetime | None:
+    """People waiting for their invitation: without working notifications, look every few
+    minutes whether they joined (one incremental users read); None when nobody waits."""
+    waiting = AppleUser.objects.filter(
+        token=token,
+        status=AppleUser.Status.REGISTERED,
+        licenses__state=License.State.WAITING_INVITATION,
+    )
+    verified = NotificationEndpoint.objects.filter(token=token, verified_at__isnull=False).exists()
+    if verified or not waiting.exists():
+        return None
+    state, _ = ReconcileState.objects.get_or_create(token=token)
+    due = (state.invitations_checked_at or now - INVITATION_POLL) + INVITATION_POLL
+    if due > now:
+        return due
+    ReconcileState.objects.filter(pk=state.pk).update(invitations_checked_at=now)
+    waiting_ids = set(waiting.values_list("pk", flat=True)[:100_000])
+    try:
+        _users_read(token, client or client_for_token(token), now)
+    except AppleError as error:
+        logger.warning("Invitation check of token %s: %s", token.pk, error)
+        return now + INVITATION_POLL
+    joined = AppleUser.objects.filter(pk__in=waiting_ids, status=AppleUser.Status.ASSOCIATED)
+    if joined.exists():
+        result.rerun = True
+    return now + INVITATION_POLL
+
+
+def _users_read(token, client, now) -> None:
+    """Apple's user changes since the reconciler's own cursor (never the sync's), stored."""
     state, _ = ReconcileState.objects.get_or_create(token=token)
     since = state.users_version_id
     if not since:
@@ -159,6 +197,11 @@ def _users_follow_up(token, client, events, now, result: FollowUp) -> None:
         apple_users_upsert(token=token, users=page, prefix=prefix, seen_at=now)
     if paged.version_id:
         ReconcileState.objects.filter(pk=state.pk).update(users_version_id=paged.version_id)
+
+
+def _users_follow_up(token, client, events, now, result: FollowUp) -> None:
+    """One read of users changed since the reconciler's own cursor settles all user events."""
+    _users_read(token, client, now)
     for event in events:
         result.checked += 1
         waiting = AppleUser.objects.filter(

@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import secrets
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.conf import settings
@@ -31,6 +32,8 @@ from tokens.models import VppToken
 
 logger = logging.getLogger(__name__)
 
+# Set while a batch is applied: the installation's prefix is read once, not per notification.
+_PREFIX: ContextVar[str | None] = ContextVar("notification_prefix", default=None)
 ALL_TYPES = ("ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED", "ASSET_COUNT")
 MAX_BODY = 1024 * 1024  # Apple's batches are far smaller; anything bigger is refused
 NOT_ENOUGH_LICENSES = 9709
@@ -130,34 +133,60 @@ def notification_apply(*, notification_id: int, client: AppleClient | None = Non
     if stored is None or stored.processed_at is not None:
         return "already applied"
     now = timezone.now()
-    error = ""
-    try:
-        data = json.loads(stored.body)
-        payload = data.get("notification") or {}
-        handler = _HANDLERS.get(stored.notification_type)
-        if handler is None:
-            error = f"Unknown notification type {stored.notification_type!r}: stored, ignored."
-        else:
-            handler(stored.token, payload, now, client)
-    except AppleError as failure:
-        error = f"Apple could not be asked about it: {plain_message(failure)}"
-    except (ValueError, TypeError, AttributeError, KeyError) as failure:
-        error = f"Malformed notification: {failure.__class__.__name__}"
+    error = _apply(stored, now, client)
     AppleNotification.objects.filter(pk=stored.pk, processed_at__isnull=True).update(
         processed_at=now, error=error[:500]
     )
     return error or "applied"
 
 
-def notifications_apply_pending(*, before: datetime | None = None, limit: int = 1000) -> int:
-    """Apply stored notifications no task applied (lost with a worker), oldest first."""
+def _apply(stored: AppleNotification, now: datetime, client: AppleClient | None) -> str:
+    """Run the notification's handler; the error to record ("" when it applied)."""
+    try:
+        data = json.loads(stored.body)
+        payload = data.get("notification") or {}
+        handler = _HANDLERS.get(stored.notification_type)
+        if handler is None:
+            return f"Unknown notification type {stored.notification_type!r}: stored, ignored."
+        handler(stored.token, payload, now, client)
+    except AppleError as failure:
+        return f"Apple could not be asked about it: {plain_message(failure)}"
+    except (ValueError, TypeError, AttributeError, KeyError) as failure:
+        return f"Malformed notification: {failure.__class__.__name__}"
+    return ""
+
+
+def notifications_apply_pending(
+    *, before: datetime | None = None, limit: int = 1000, batch: int = 100
+) -> int:
+    """Apply stored notifications no task applied (lost with a worker, or a flood), oldest
+    first, a batch at a time: memory stays bounded by the batch, not by the backlog."""
     unapplied = AppleNotification.objects.filter(processed_at__isnull=True)
     if before is not None:
         unapplied = unapplied.filter(received_at__lt=before)
     ids = list(unapplied.order_by("received_at", "pk").values_list("pk", flat=True)[:limit])
-    for pk in ids:
-        notification_apply(notification_id=pk)
+    reset = _PREFIX.set(client_user_id_prefix())
+    try:
+        _apply_batches(ids, batch)
+    finally:
+        _PREFIX.reset(reset)
     return len(ids)
+
+
+def _apply_batches(ids: list[int], batch: int) -> None:
+    for start in range(0, len(ids), batch):
+        now = timezone.now()
+        with transaction.atomic():  # one commit per batch, not per notification
+            rows = AppleNotification.objects.select_related("token").filter(
+                pk__in=ids[start : start + batch], processed_at__isnull=True
+            )
+            outcomes: dict[str, list[int]] = {}
+            for stored in rows.order_by("received_at", "pk"):
+                outcomes.setdefault(_apply(stored, now, None)[:500], []).append(stored.pk)
+            for error, pks in outcomes.items():
+                AppleNotification.objects.filter(pk__in=pks, processed_at__isnull=True).update(
+                    processed_at=now, error=error
+                )
 
 
 def _test(token: VppToken, payload: dict, now: datetime, client) -> None:
@@ -194,9 +223,8 @@ def _asset_count(token: VppToken, payload: dict, now: datetime, client) -> None:
 
 def _users(token: VppToken, users: list, now: datetime) -> int:
     parsed = [User.from_json(u) for u in users if isinstance(u, dict)]
-    return apple_users_upsert(
-        token=token, users=parsed, prefix=client_user_id_prefix(), seen_at=now
-    ).ours
+    prefix = _PREFIX.get() or client_user_id_prefix()
+    return apple_users_upsert(token=token, users=parsed, prefix=prefix, seen_at=now).ours
 
 
 def _user_associated(token: VppToken, payload: dict, now: datetime, client) -> None:

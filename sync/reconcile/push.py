@@ -12,7 +12,13 @@ from datetime import timedelta
 from django.utils import timezone
 
 from apple.client import AppleClient
-from apple.errors import AppleError, AuthError, ClaimedElsewhereError, plain_message
+from apple.errors import (
+    AppleError,
+    AuthError,
+    ClaimedElsewhereError,
+    TransientError,
+    plain_message,
+)
 from apple.types import Asset, AssetKey, EventRef, NewUser
 from assignments import license_records as records
 from assignments.invitations import InvitationError, invitations_send
@@ -24,6 +30,7 @@ from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_apply
+from sync.reconcile.follow import INVITATION_POLL, follow_up_schedule
 from sync.reconcile.notifications import notifications_register
 from sync.reconcile.runs import reconcile_run_beat, reconcile_run_finish
 from tokens.clients import client_for_token, client_user_id_prefix
@@ -34,13 +41,17 @@ logger = logging.getLogger(__name__)
 
 State = License.State
 RunState = ReconcileRun.State
-TASK_BUDGET = 20.0  # seconds a step works before it hands the rest to a new task
+TASK_BUDGET = 10.0  # seconds a step works before it hands the rest to a new task
 PEOPLE_PER_SLICE = 5000  # a multiple of Apple's request sizes: no request goes out half full
 FIRST_FOLLOW_UP = 2.0  # seconds after a write before its event is first checked
 # A pending license with no event id: its request may still be in flight at Apple for a while.
 STRANDED_GRACE = timedelta(minutes=2)
 SKIP_STATES = {VppToken.State.EXPIRED, VppToken.State.INVALID, VppToken.State.CLAIMED_ELSEWHERE}
 NOT_ENOUGH_LICENSES = 9709
+
+
+def _maybe_queued(error: AppleError) -> bool:
+    return isinstance(error, TransientError) and error.maybe_queued
 
 
 class Handover(Exception):
@@ -201,8 +212,14 @@ class Push:
         run = reconcile_run_finish(
             run=self.run, state=state, message=message, apple_requests=self.requests_made()
         )
+        now = timezone.now()
         if self.events_sent:
-            queue.follow_up_enqueue(token_id=self.token.pk, countdown=FIRST_FOLLOW_UP)
+            follow_up_schedule(
+                token_id=self.token.pk, at=now + timedelta(seconds=FIRST_FOLLOW_UP), now=now
+            )
+        elif License.objects.filter(token=self.token, state=State.WAITING_INVITATION).exists():
+            # Nobody may tell us when they join (no notifications): look again later.
+            follow_up_schedule(token_id=self.token.pk, at=now + INVITATION_POLL, now=now)
         return run
 
     # --- one book -------------------------------------------------------------------------
@@ -312,8 +329,8 @@ class Push:
             events = list(error.partial_events)
             self._events_record(events, AppleEvent.Kind.USERS)
             records.apple_users_registration_sent(token=self.token, events=events)
-            if isinstance(error, AuthError | ClaimedElsewhereError):
-                raise
+            if isinstance(error, AuthError | ClaimedElsewhereError) or _maybe_queued(error):
+                raise  # users Apple may have made show up in the next users read
             sent = {cid for event in events for cid in event.client_user_ids}
             records.apple_users_registration_failed(
                 token=self.token,
@@ -403,6 +420,10 @@ class Push:
         except AppleError as error:
             events = list(error.partial_events)
             self._licenses_sent(events, by_key, user_pk)
+            if _maybe_queued(error):
+                # Apple may have queued the request though its answer was lost: the rows stay
+                # pending with no event id, and the next run asks Apple before asking again.
+                raise
             sent = {(k, c) for e in events for k in e.assets for c in e.client_user_ids}
             for key, ebook in by_key.items():
                 records.licenses_set_state(

@@ -7,16 +7,13 @@ no test waits for Apple's events in real time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
-from django.db.models import Min, Sum
-from django.utils import timezone
+from django.db.models import Sum
 
-from sync.models import AppleEvent, ReconcileRun
+from sync.models import ReconcileRun
 from sync.reconcile import queue
-from sync.reconcile.follow import events_follow_up
-from sync.reconcile.push import reconcile_run_execute
+from sync.reconcile.foreground import Foreground
 from sync.reconcile.runs import reconcile_request
 
 COUNTERS = (
@@ -50,30 +47,20 @@ class Driven:
         return self.runs[-1]
 
 
-class Driver:
-    def __init__(self) -> None:
-        self.run_ids: list[int] = []
-        self.follow_ups: list[int] = []
-        self.now = timezone.now()
+class Driver(Foreground):
+    """Foreground with a driven clock; `drive` requests a run and settles it."""
 
-    def drive(self, token, *, trigger=ReconcileRun.Trigger.MANUAL, max_rounds=50) -> Driven:
+    def __init__(self) -> None:
+        super().__init__(driven=True)
+
+    def drive(self, token, *, trigger=ReconcileRun.Trigger.MANUAL, max_rounds=200) -> Driven:
         """Request a run and carry out everything it leads to."""
         first = ReconcileRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         reconcile_request(token=token, trigger=trigger)
         return self.settle(token, since_run=first, max_rounds=max_rounds)
 
-    def settle(self, token, *, since_run: int = 0, max_rounds: int = 50) -> Driven:
-        for _ in range(max_rounds):
-            if self.run_ids:
-                reconcile_run_execute(run_id=self.run_ids.pop(0))
-                continue
-            pending = AppleEvent.objects.filter(token=token, state=AppleEvent.State.PENDING)
-            if not pending.exists():
-                break
-            self.follow_ups.clear()
-            due = pending.aggregate(due=Min("next_check_at"))["due"]
-            self.now = max(self.now, due) + timedelta(milliseconds=1)
-            events_follow_up(token=token, now=self.now)
+    def settle(self, token, *, since_run: int = 0, max_rounds: int = 200) -> Driven:
+        super().settle(token, max_rounds=max_rounds)
         runs = list(ReconcileRun.objects.filter(token=token, pk__gt=since_run).order_by("pk"))
         totals = ReconcileRun.objects.filter(pk__in=[r.pk for r in runs]).aggregate(
             **{name: Sum(name) for name in COUNTERS}
@@ -85,13 +72,7 @@ class Driver:
 def reconciler(monkeypatch):
     """A Driver; the reconciler's queue feeds it instead of Celery."""
     driver = Driver()
-    monkeypatch.setattr(
-        queue, "run_enqueue", lambda *, run_id, countdown=0: driver.run_ids.append(run_id)
-    )
-    monkeypatch.setattr(
-        queue,
-        "follow_up_enqueue",
-        lambda *, token_id, countdown: driver.follow_ups.append(token_id),
-    )
+    monkeypatch.setattr(queue, "run_enqueue", driver._run)
+    monkeypatch.setattr(queue, "follow_up_enqueue", driver._follow_up)
     monkeypatch.setattr("sync.tasks.reconcile_token.delay", lambda *args: None)
     return driver

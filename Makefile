@@ -10,7 +10,7 @@ export SIMULATOR_PORT ?= 9090
 export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
 export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
 
-.PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign
+.PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign bench-pages
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,16 @@ install: $(STAMP)
 
 # Secrets for a development install, made once and kept out of git.
 .env:
-	@$(PYTHON) -c "import base64, secrets; print('DEBUG=true'); print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('VPP_TOKEN_KEY=' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > .env
+	@umask 077 && $(PYTHON) -c "import base64, secrets; print('DEBUG=true'); print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('VPP_TOKEN_KEY=' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > .env
+	@# So plain `manage.py` commands (vpp_sync, vpp_import_token...) talk to the simulator too.
+	@printf 'VPP_SERVICE_URL=%s\nVPP_STORE_LOOKUP_URL=%s\n' '$(VPP_SERVICE_URL)' '$(VPP_STORE_LOOKUP_URL)' >> .env
 	@echo "Wrote .env with a new SECRET_KEY and VPP_TOKEN_KEY (keep it: stored tokens need that key)."
 
+# The simulator posts Apple's notifications to the local portal (a person is licensed seconds
+# after accepting an invitation); only for `make run`, so tests keep notifications off.
+run: export PUBLIC_URL ?= http://127.0.0.1:$(or $(WEB_PORT),8000)
 run: $(STAMP) .env
-	$(PY) manage.py portal_setup
+	$(PY) manage.py portal_setup $(if $(ADMIN_EMAIL),--email '$(ADMIN_EMAIL)')
 	$(VENV)/bin/honcho start -f Procfile.dev
 
 chromium:
@@ -53,6 +58,9 @@ bench-sync: $(STAMP)
 
 bench-assign: $(STAMP)
 	$(PY) tests/perf/bench_assign.py
+
+bench-pages: $(STAMP)
+	$(PY) tests/perf/bench_pages.py
 
 clean-var:
 	rm -rf var

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from apple.types import Assignment, User
-from assignments.bulk_sql import apple_users_upsert_rows, licenses_assigned_upsert
+from assignments.bulk_sql import (
+    apple_user_ids_resolve,
+    apple_users_upsert_rows,
+    licenses_assigned_upsert,
+)
 from assignments.models import AppleUser
 from tokens.models import VppToken
 
@@ -73,10 +77,15 @@ def licenses_upsert_from_apple(
     token: VppToken,
     assignments: Iterable[Assignment],
     ebook_ids: dict[tuple[str, str], int],
+    user_ids: dict[str, tuple[int, int | None]],
     prefix: str,
     seen_at: datetime,
 ) -> PageCounts:
-    """Record the book licenses Apple says our users hold (one page of assignments)."""
+    """Record the book licenses Apple says our users hold (a batch of assignment pages).
+
+    user_ids maps clientUserId → (Apple user id, person id): a full run reads it once
+    (apple_user_ids); what it lacks is looked up, or added as a retired user, and kept in it.
+    """
     counts = PageCounts()
     wanted: dict[tuple[int, str], None] = {}
     for assignment in assignments:
@@ -92,5 +101,11 @@ def licenses_upsert_from_apple(
         wanted[(ebook_id, client_user_id)] = None
     if not wanted:
         return counts
-    licenses_assigned_upsert(token_id=token.pk, rows=list(wanted), at=seen_at)
+    unknown = [c for _, c in wanted if c not in user_ids]
+    if unknown:
+        user_ids.update(
+            apple_user_ids_resolve(token_id=token.pk, client_user_ids=unknown, at=seen_at)
+        )
+    rows = [(ebook_id, *user_ids[c]) for ebook_id, c in wanted]
+    licenses_assigned_upsert(token_id=token.pk, rows=rows, at=seen_at)
     return counts

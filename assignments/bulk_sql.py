@@ -1,9 +1,9 @@
 """Set-based upserts for the sync's two hot tables (a page is 1,000 rows, a token 1,000,000).
 
 Django's bulk_create builds a model instance and compiles every value for each row, which costs
-more than the database work itself at this volume. These statements send a page as arrays
-(PostgreSQL, one round trip, binary) or as executemany (SQLite), and skip rows that would not
-change, so a second sync of the same data writes nothing.
+more than the database work itself at this volume. These statements send a batch of pages as
+binary arrays or a binary COPY (PostgreSQL) or as executemany (SQLite), and skip rows that would
+not change, so a second sync of the same data writes nothing.
 """
 
 from __future__ import annotations
@@ -12,76 +12,165 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 
 from assignments.models import AppleUser, License
 
 LICENSE_TABLE = License._meta.db_table
 APPLE_USER_TABLE = AppleUser._meta.db_table
+_LICENSE_STAGE = "sync_license_stage"
+_USER_COLUMNS = (
+    "token_id, client_user_id, email, status, invite_code, id_hash, managed, error, "
+    "event_id, last_seen_at, updated_at"
+)
+_LICENSE_COLUMNS = (
+    "token_id, ebook_id, apple_user_id, person_id, state, error_number, error_message, "
+    "event_id, kept, assigned_at, updated_at"
+)
+
+
+def apple_user_ids(*, token_id: int) -> dict[str, tuple[int, int | None]]:
+    """clientUserId → (id, person id) of a token's Apple users: read once per sync, not per row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT client_user_id, id, person_id FROM {APPLE_USER_TABLE} "  # noqa: S608
+            "WHERE token_id = %s",
+            [token_id],
+        )
+        return {client_user_id: (pk, person_id) for client_user_id, pk, person_id in cursor}
+
+
+def apple_user_ids_resolve(
+    *, token_id: int, client_user_ids: Sequence[str], at: datetime
+) -> dict[str, tuple[int, int | None]]:
+    """(id, person id) of these clientUserIds; users we have no row for are added, retired.
+
+    Apple lists licenses of users its active-users listing (the users pass) did not show.
+    """
+    if not client_user_ids:
+        return {}
+    wanted = sorted(set(client_user_ids))
+    found = _apple_user_ids_of(token_id=token_id, client_user_ids=wanted)
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {APPLE_USER_TABLE} ({_USER_COLUMNS}) "  # noqa: S608 - our tables
+                "VALUES (%s, %s, '', %s, '', '', %s, '', '', %s, %s) "
+                "ON CONFLICT (token_id, client_user_id) DO NOTHING",
+                [(token_id, c, AppleUser.Status.RETIRED, False, at, at) for c in missing],
+            )
+        found.update(_apple_user_ids_of(token_id=token_id, client_user_ids=missing))
+    return found
+
+
+def _apple_user_ids_of(
+    *, token_id: int, client_user_ids: list[str]
+) -> dict[str, tuple[int, int | None]]:
+    found: dict[str, tuple[int, int | None]] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(client_user_ids), 500):  # SQLite's bound-parameter limit
+            chunk = client_user_ids[start : start + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT client_user_id, id, person_id FROM {APPLE_USER_TABLE} "  # noqa: S608
+                f"WHERE token_id = %s AND client_user_id IN ({marks})",
+                [token_id, *chunk],
+            )
+            found.update((c, (pk, person)) for c, pk, person in cursor.fetchall())
+    return found
 
 
 def licenses_assigned_upsert(
-    *, token_id: int, rows: Sequence[tuple[int, str]], at: datetime
+    *, token_id: int, rows: Sequence[tuple[int, int, int | None]], at: datetime
 ) -> None:
-    """(ebook_id, client_user_id) rows become licenses in state 'assigned'.
+    """(ebook_id, apple_user_id, person_id) rows become licenses in state 'assigned'.
 
-    Users Apple lists with a license but we have no row for get one first (status retired: the
-    users pass, which lists active users only, ran before and did not see them).
+    PostgreSQL: the batch is copied into a narrow temporary table and written by one
+    INSERT … SELECT whose constant columns SQL fills in; a row that exists already in the same
+    state is left alone, so a second sync of the same data writes nothing.
     """
     if not rows:
         return
-    assigned, retired = License.State.ASSIGNED, AppleUser.Status.RETIRED
-    user_columns = (
-        "token_id, client_user_id, email, status, invite_code, id_hash, managed, error, "
-        "event_id, last_seen_at, updated_at"
-    )
-    columns = (
-        "token_id, ebook_id, apple_user_id, person_id, state, error_number, error_message, "
-        "event_id, kept, assigned_at, updated_at"
-    )
+    rows = sorted(rows)  # index order: the unique index's pages are touched once per batch
     conflict = (
         "ON CONFLICT (ebook_id, apple_user_id) DO UPDATE SET state = excluded.state, "
         "error_number = NULL, error_message = '', updated_at = excluded.updated_at, "
         f"assigned_at = COALESCE({LICENSE_TABLE}.assigned_at, excluded.assigned_at) "
         f"WHERE {LICENSE_TABLE}.state <> excluded.state"
     )
+    assigned = License.State.ASSIGNED
     if connection.vendor == "postgresql":
-        ebooks, client_ids = (list(column) for column in zip(*rows, strict=True))
         with _binary_cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {APPLE_USER_TABLE} ({user_columns}) "  # noqa: S608 - our tables
-                "SELECT %s, c, '', %s, '', '', false, '', '', %s, %s FROM unnest(%b::text[]) AS c "
-                "ON CONFLICT (token_id, client_user_id) DO NOTHING",
-                [token_id, retired, at, at, sorted(set(client_ids))],
+                f"CREATE TEMP TABLE IF NOT EXISTS {_LICENSE_STAGE} "
+                "(ebook_id bigint, apple_user_id bigint, person_id bigint) ON COMMIT DELETE ROWS"
             )
+            with cursor.copy(f"COPY {_LICENSE_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "int8"])
+                for row in rows:
+                    copy.write_row(row)
             cursor.execute(
-                f"INSERT INTO {LICENSE_TABLE} ({columns}) "  # noqa: S608 - our tables
-                "SELECT %s, t.e, u.id, u.person_id, %s, NULL, '', '', false, %s, %s "
-                "FROM unnest(%b::bigint[], %b::text[]) AS t(e, c) "
-                # One index probe per row, whatever the statistics say: a join lets the planner,
-                # misled by stale statistics on a table the sync just filled, hash all the
-                # token's users for every page (300,000 rows, 200 ms a page). LIMIT 1 keeps the
-                # subquery from being flattened into such a join.
-                f"CROSS JOIN LATERAL (SELECT id, person_id FROM {APPLE_USER_TABLE} "
-                "WHERE token_id = %s AND client_user_id = t.c LIMIT 1) AS u "
-                f"{conflict}",
-                [token_id, assigned, at, at, ebooks, client_ids, token_id],
+                f"INSERT INTO {LICENSE_TABLE} ({_LICENSE_COLUMNS}) "  # noqa: S608 - our tables
+                "SELECT %s, s.ebook_id, s.apple_user_id, s.person_id, %s, NULL, '', '', false, "
+                f"%s, %s FROM {_LICENSE_STAGE} AS s {conflict}",
+                [token_id, assigned, at, at],
             )
+            # The same transaction may copy again (tests write every batch in one).
+            cursor.execute(f"DELETE FROM {_LICENSE_STAGE}")  # noqa: S608 - our table
         return
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {APPLE_USER_TABLE} ({user_columns}) "  # noqa: S608 - our tables
-            "VALUES (%s, %s, '', %s, '', '', 0, '', '', %s, %s) "
-            "ON CONFLICT (token_id, client_user_id) DO NOTHING",
-            [(token_id, c, retired, at, at) for c in sorted({c for _, c in rows})],
+            f"INSERT INTO {LICENSE_TABLE} ({_LICENSE_COLUMNS}) "  # noqa: S608 - our tables
+            f"VALUES (%s, %s, %s, %s, %s, NULL, '', '', %s, %s, %s) {conflict}",
+            [(token_id, e, u, p, assigned, False, at, at) for e, u, p in rows],
         )
-        cursor.executemany(
-            f"INSERT INTO {LICENSE_TABLE} ({columns}) "  # noqa: S608 - our tables
-            "SELECT %s, %s, u.id, u.person_id, %s, NULL, '', '', 0, %s, %s "
-            f"FROM {APPLE_USER_TABLE} u WHERE u.token_id = %s AND u.client_user_id = %s "
-            f"{conflict}",
-            [(token_id, e, assigned, at, at, token_id, c) for e, c in rows],
+
+
+def mirror_orphans_count(*, token_id: int, written_since: datetime | None = None) -> dict[str, int]:
+    """Rows of the two mirror tables whose references are missing (an anti-join; 0 is healthy).
+
+    The mirror tables carry no row-level foreign keys (see License): this set-based check, run
+    after each sync, is what proves their references hold. written_since narrows it to the
+    licenses a run wrote (an incremental run); otherwise it reads all of the token's.
+    """
+    ebook_table = License._meta.get_field("ebook").related_model._meta.db_table
+    person_table = License._meta.get_field("person").related_model._meta.db_table
+    token_table = License._meta.get_field("token").related_model._meta.db_table
+    since, params = "", [token_id]
+    if written_since is not None:
+        since, params = "AND l.updated_at >= %s", [token_id, written_since]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and written_since is None:
+            # Hash joins: right after a full sync the statistics still describe empty tables
+            # and the planner would probe an index per license (a million probes).
+            cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute(
+            "SELECT "  # noqa: S608 - our tables
+            "COUNT(CASE WHEN u.id IS NULL OR u.token_id <> l.token_id THEN 1 END), "
+            "COUNT(CASE WHEN e.id IS NULL OR e.token_id <> l.token_id THEN 1 END), "
+            "COUNT(CASE WHEN l.person_id IS NOT NULL AND p.id IS NULL THEN 1 END) "
+            f"FROM {LICENSE_TABLE} AS l "
+            f"LEFT JOIN {APPLE_USER_TABLE} AS u ON u.id = l.apple_user_id "
+            f"LEFT JOIN {ebook_table} AS e ON e.id = l.ebook_id "
+            f"LEFT JOIN {person_table} AS p ON p.id = l.person_id "
+            f"WHERE l.token_id = %s {since}",
+            params,
         )
+        no_user, no_ebook, no_person = cursor.fetchone()
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {APPLE_USER_TABLE} AS u "  # noqa: S608 - our tables
+            f"WHERE u.token_id = %s AND NOT EXISTS (SELECT 1 FROM {token_table} AS t "
+            "WHERE t.id = u.token_id)",
+            [token_id],
+        )
+        (no_token,) = cursor.fetchone()
+    return {
+        "licenses without their Apple user": no_user,
+        "licenses without their book": no_ebook,
+        "licenses without their person": no_person,
+        "Apple users without their token": no_token,
+    }
 
 
 def apple_users_upsert_rows(
@@ -90,10 +179,7 @@ def apple_users_upsert_rows(
     """(client_user_id, email, status, invite_code, id_hash) rows, inserted or refreshed."""
     if not rows:
         return
-    columns = (
-        "token_id, client_user_id, email, status, invite_code, id_hash, managed, error, "
-        "event_id, last_seen_at, updated_at"
-    )
+    columns = _USER_COLUMNS
     # Within one run (same seen_at) a user listed twice keeps its liveliest status whatever the
     # order its pages are written in (the sync writes pages side by side); a later run
     # overwrites.

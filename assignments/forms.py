@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
+from django.core.exceptions import ValidationError
 
 from assignments.models import GroupAssignment, UserGroup
+from assignments.services import group_assignment_validate
 from config.forms import SizeLimitedFileField
 from ebooks.models import EBook
+from ebooks.widgets import BookPickerSelect
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # a 300,000-person file is about 30 MB
 
@@ -35,13 +38,26 @@ class DirectoryImportForm(forms.Form):
         return data
 
 
+class BookField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: EBook) -> str:
+        return obj.picker_label
+
+
 class BookChoiceForm(forms.Form):
-    ebook = forms.ModelChoiceField(
+    ebook = BookField(
         label="Book",
         queryset=EBook.objects.filter(gone_at__isnull=True).select_related("token"),
-        help_text="Books bought through Apple's volume purchase store; nothing else can be "
-        "assigned.",
+        help_text="Type part of the title: each edition shows its token and the licenses left. "
+        "Only books bought through Apple's volume purchase store can be assigned.",
     )
+
+    def __init__(self, *args, admin_site=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if admin_site is not None:
+            # Autocomplete, so 2,000 books never land in one <select>.
+            field = self.fields["ebook"]
+            field.widget = BookPickerSelect(GroupAssignment._meta.get_field("ebook"), admin_site)
+            field.widget.choices = field.choices
 
 
 class AssignForm(forms.Form):
@@ -77,8 +93,9 @@ class AssignForm(forms.Form):
         required=False, label="I understand these licenses can never be taken back"
     )
 
-    def __init__(self, *args, admin_site=None, **kwargs) -> None:
+    def __init__(self, *args, ebook: EBook, admin_site=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.ebook = ebook
         expected = str(self.data.get("expected", "")) if self.is_bound else ""
         if expected.isdigit():
             # The preview's own number, so the admin confirms exactly what they were shown.
@@ -95,13 +112,39 @@ class AssignForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        groups, excluded = data.get("groups") or [], data.get("excluded_groups") or []
-        if both := sorted(g.name for g in set(groups) & set(excluded)):
-            raise forms.ValidationError(
-                f"A group cannot be both assigned and excluded: {', '.join(both)}."
-            )
-        if data.get("cap") and len(groups) > 1:
-            self.add_error(
-                "cap", "A cap limits one assignment: choose a single group, or leave it empty."
-            )
+        if "groups" in data and "intent" in data:
+            # The confirmation is asked after the preview, by the page, not here.
+            try:
+                group_assignment_validate(
+                    ebook=self.ebook,
+                    groups=data["groups"],
+                    intent=data["intent"],
+                    excluded_groups=data.get("excluded_groups") or [],
+                    cap=data.get("cap"),
+                )
+            except ValidationError as error:
+                raise forms.ValidationError(error.messages) from None
+        return data
+
+
+class AssignmentChangeForm(forms.ModelForm):
+    """The change form of an assignment: checked by the same validator as a new one."""
+
+    class Meta:
+        model = GroupAssignment
+        fields = ("excluded_groups", "intent", "cap")
+
+    def clean(self):
+        data = super().clean()
+        if "intent" in data:
+            try:
+                group_assignment_validate(
+                    ebook=self.instance.ebook,
+                    groups=[self.instance.group],
+                    intent=data["intent"],
+                    excluded_groups=data.get("excluded_groups") or [],
+                    cap=data.get("cap"),
+                )
+            except ValidationError as error:
+                raise forms.ValidationError(error.messages) from None
         return data

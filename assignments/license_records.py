@@ -36,6 +36,7 @@ class UserRow(NamedTuple):
     invitation_sent_at: datetime | None
     managed_apple_id: str
     event_id: str
+    invitation_mail: str
 
 
 _USER_COLUMNS = (
@@ -49,6 +50,7 @@ _USER_COLUMNS = (
     "invitation_sent_at",
     "person__managed_apple_id",
     "event_id",
+    "invitation_mail",
 )
 
 
@@ -65,7 +67,7 @@ def _live_users(token: VppToken, person_ids: Sequence[int]) -> dict[int, UserRow
             .filter(~Q(status=Status.RETIRED))
             .values_list(*_USER_COLUMNS)
         ):
-            row = UserRow(*values[:8], values[8] or "", values[9])
+            row = UserRow(*values[:8], values[8] or "", *values[9:])
             found[row.person_id] = row
     return found
 
@@ -226,7 +228,10 @@ def offers_record(*, ebook: EBook, person_intents: dict[int, str]) -> int:
 def install_requests_record(*, ebook: EBook, person_ids: Iterable[int]) -> int:
     """A pending install on each device of each person (a clear status without the Books app)."""
     made = 0
-    for part in _chunks(list(person_ids)):
+    person_ids = list(person_ids)
+    if not person_ids:
+        return 0
+    for part in _chunks(person_ids):
         devices = Device.objects.filter(owner_id__in=part).values_list(
             "pk", "owner_id", "has_books_app"
         )

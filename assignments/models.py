@@ -21,6 +21,13 @@ class Person(models.Model):
         help_text="Set when the person has a Managed Apple Account: no invitation is needed.",
     )
     active = models.BooleanField(default=True, db_index=True)
+    removed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Deleted while Apple knew them: kept, inactive, so that importing the same "
+        "email again brings them back with their Apple user and licenses.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -36,10 +43,6 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} <{self.email}>" if self.display_name else self.email
-
-    @property
-    def has_managed_apple_id(self) -> bool:
-        return bool(self.managed_apple_id)
 
 
 class UserGroup(models.Model):
@@ -106,9 +109,15 @@ class AppleUser(models.Model):
         RETIRED = "retired", "Retired"
         FAILED = "failed", "Registration failed"
 
-    # No index of its own: the unique (token, client_user_id) one leads with it.
+    # No index of its own: the unique (token, client_user_id) one leads with it. No database
+    # constraint either (see License): the sync is this table's writer and the anti-join after
+    # each run checks it; Django's own CASCADE still deletes the rows with their token.
     token = models.ForeignKey(
-        VppToken, on_delete=models.CASCADE, related_name="apple_users", db_index=False
+        VppToken,
+        on_delete=models.CASCADE,
+        related_name="apple_users",
+        db_index=False,
+        db_constraint=False,
     )
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="apple_users"
@@ -119,7 +128,26 @@ class AppleUser(models.Model):
     invite_code = models.CharField(max_length=100, blank=True)
     id_hash = models.CharField(max_length=200, blank=True)
     managed = models.BooleanField(default=False, help_text="Registered with a Managed Apple ID.")
+
+    class InvitationMail(models.TextChoices):
+        NONE = "", "Not sent"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
+    # db_default: the sync inserts Apple users with raw SQL that names only its own columns.
+    invitation_mail = models.CharField(
+        "invitation email",
+        max_length=8,
+        choices=InvitationMail.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    invitation_error = models.CharField(
+        "why the invitation email failed", max_length=300, blank=True, default="", db_default=""
+    )
     error = models.CharField(max_length=500, blank=True)
     event_id = models.CharField(max_length=100, blank=True)
     # Set by each sync that saw the user at Apple; a full sync retires the ones it did not see.
@@ -139,7 +167,15 @@ class AppleUser(models.Model):
                 name="apple_user_one_per_person_token",
             ),
         ]
-        indexes = [models.Index(fields=("token", "status"), name="apple_user_token_status")]
+        indexes = [
+            models.Index(fields=("token", "status"), name="apple_user_token_status"),
+            # Search by email prefix (an index range, see prefix_q).
+            models.Index(fields=("email",), name="apple_user_email"),
+            # Re-linking a re-imported person to the Apple user a deletion left behind.
+            models.Index(
+                fields=("email",), condition=Q(person__isnull=True), name="apple_user_orphan_email"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email or self.client_user_id
@@ -157,13 +193,30 @@ class License(models.Model):
 
     # The sync writes a million of these per token: token, ebook and person get no index of
     # their own, the composite indexes below lead with them.
+    # Trade-off: no row-level foreign keys (db_constraint=False). PostgreSQL checked each of a
+    # full sync's million rows against four tables, about 13 of its 33 CPU-seconds; our own
+    # code is the only writer, Django's collector still cascades deletes (CASCADE/SET_NULL are
+    # emulated, never left to the database), and the sync proves the references after each
+    # run with one anti-join (assignments.bulk_sql.mirror_orphans_count) that fails the run if
+    # it finds an orphan. What we give up: a raw SQL DELETE elsewhere would leave orphans for
+    # that check to report instead of being refused.
     token = models.ForeignKey(
-        VppToken, on_delete=models.CASCADE, related_name="licenses", db_index=False
+        VppToken,
+        on_delete=models.CASCADE,
+        related_name="licenses",
+        db_index=False,
+        db_constraint=False,
     )
     ebook = models.ForeignKey(
-        EBook, on_delete=models.CASCADE, related_name="licenses", db_index=False
+        EBook,
+        on_delete=models.CASCADE,
+        related_name="licenses",
+        db_index=False,
+        db_constraint=False,
     )
-    apple_user = models.ForeignKey(AppleUser, on_delete=models.CASCADE, related_name="licenses")
+    apple_user = models.ForeignKey(
+        AppleUser, on_delete=models.CASCADE, related_name="licenses", db_constraint=False
+    )
     person = models.ForeignKey(
         Person,
         null=True,
@@ -171,6 +224,7 @@ class License(models.Model):
         on_delete=models.SET_NULL,
         related_name="licenses",
         db_index=False,
+        db_constraint=False,
     )
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     error_number = models.IntegerField(null=True, blank=True)
@@ -187,12 +241,21 @@ class License(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("ebook", "apple_user"), name="license_unique")
         ]
+        # Each index costs every sync a million entries: only what pages and the reconciler
+        # read. The two partial ones hold the few rows not 'assigned' / kept, so the sync,
+        # which writes assigned licenses that are not kept, barely touches them.
         indexes = [
             models.Index(fields=("ebook", "state"), name="license_ebook_state"),
             models.Index(fields=("person", "state"), name="license_person_state"),
-            # Admin list filters: by token and state, by token and the kept flag.
-            models.Index(fields=("token", "state"), name="license_token_state"),
-            models.Index(fields=("token", "kept"), name="license_token_kept"),
+            # The license list filtered by token, newest first.
+            models.Index(fields=("token", "id"), name="license_token_id"),
+            # Filters by state (and their counts): pending, waiting, failed... never 'assigned'.
+            models.Index(
+                fields=("state", "id"),
+                condition=~Q(state="assigned"),
+                name="license_state_not_assigned",
+            ),
+            models.Index(fields=("id",), condition=Q(kept=True), name="license_kept"),
         ]
 
     def __str__(self) -> str:
@@ -248,8 +311,11 @@ class InstallRequest(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
+        QUEUED = "queued", "Queued on the device"
+        INSTALLING = "installing", "Installing"
         INSTALLED = "installed", "Installed"
         FAILED = "failed", "Failed"
+        UNINSTALLED = "uninstalled", "Uninstalled"
         NO_BOOKS_APP = "no_books_app", "Books app missing on the device"
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="install_requests")
@@ -258,6 +324,11 @@ class InstallRequest(models.Model):
         Person, null=True, on_delete=models.SET_NULL, related_name="install_requests"
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    # What the device-management channel last reported: Apple's own state and rejection reason
+    # (e.g. "Failed" / "PurchaseNotFound"), kept verbatim for the admin.
+    device_state = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -265,6 +336,57 @@ class InstallRequest(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("device", "ebook"), name="install_request_unique")
         ]
+        indexes = [
+            # The dashboard's install failures and the install list's state filter.
+            models.Index(fields=("state",), name="install_request_state"),
+            # Install summaries per book, and the device channel's pending installs in id order.
+            models.Index(fields=("ebook", "state"), name="install_request_ebook_state"),
+            models.Index(fields=("state", "id"), name="install_request_state_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ebook} on {self.device}"
+
+
+class DirectoryImport(models.Model):
+    """One import of the directory's CSV files, run by a task with progress, like a sync run."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        NEEDS_CONFIRMATION = "confirm", "Waiting for your confirmation"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Not imported"
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The uploaded files wait here (under VAR_DIR) until the import is final.
+    folder = models.CharField(max_length=255, blank=True)
+    files = models.JSONField(default=list, help_text="Which files were uploaded, in order.")
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    licenses = models.PositiveIntegerField(
+        default=0, help_text="Book licenses the import uses for good."
+    )
+    license_lines = models.JSONField(default=list)
+    confirmed_licenses = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=list, help_text="One line per file.")
+    problems = models.JSONField(default=list, help_text="Every problem found, by file and line.")
+    more_problems = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=list)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"Directory import {self.pk} ({self.get_state_display()})"
+
+    @property
+    def active(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from assignments.models import AppleUser, GroupAssignment, License, Membership, Person, UserGroup
+from assignments.models import (
+    AppleUser,
+    Device,
+    GroupAssignment,
+    License,
+    Membership,
+    Person,
+    UserGroup,
+)
 from ebooks.models import EBook
 
 # States in which a license is held, or on its way and certain to be held: it counts as given.
@@ -103,6 +112,8 @@ def assignment_preview(
     cap: int | None = None,
 ) -> AssignmentPreview:
     """Count, with SQL aggregates, what assigning the book to the groups would consume."""
+    # Each count is its own query with the EXISTS in WHERE, where the database turns it into
+    # one hash semi/anti-join; inside an aggregate's FILTER it would run once per person.
     holds = Exists(
         License.objects.filter(ebook=ebook, person=OuterRef("pk"), state__in=HELD_STATES)
     )
@@ -111,10 +122,11 @@ def assignment_preview(
             token_id=ebook.token_id, person=OuterRef("pk"), status=AppleUser.Status.ASSOCIATED
         )
     )
-    counts = targeted_people(groups=groups, excluded_groups=excluded_groups).aggregate(
-        targeted=Count("pk"),
-        held=Count("pk", filter=Q(holds)),
-        invite=Count("pk", filter=Q(managed_apple_id="") & ~joined),
+    people = targeted_people(groups=groups, excluded_groups=excluded_groups)
+    counts = _counts(
+        targeted=people,
+        held=people.filter(holds),
+        invite=people.filter(managed_apple_id="").exclude(joined),
     )
     pending = License.objects.filter(ebook=ebook, state=License.State.PENDING).count()
     needed = counts["targeted"] - counts["held"]
@@ -133,6 +145,19 @@ def assignment_preview(
         need_invitation=counts["invite"],
         cap=cap,
     )
+
+
+def _counts(**querysets: QuerySet) -> dict[str, int]:
+    """Several COUNTs in one round trip, each planned on its own (semi/anti-joins stay joins)."""
+    parts, params = [], []
+    for queryset in querysets.values():
+        sql, query_params = queryset.order_by().values("pk").query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted)")  # noqa: S608 - ORM SQL
+        params.extend(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return dict(zip(querysets, row, strict=True))
 
 
 def people_holding(*, ebook: EBook) -> set[int]:
@@ -187,3 +212,58 @@ def token_ids_of_ebooks(*, ebook_ids: Iterable[int]) -> list[int]:
     return sorted(
         set(EBook.objects.filter(pk__in=list(ebook_ids)).values_list("token_id", flat=True))
     )
+
+
+def device_models(*, limit: int = 200) -> list[str]:
+    """The distinct device models, read by skipping along the model index (one probe each).
+
+    SELECT DISTINCT would read all 400,000 devices on every page of the device list.
+    """
+    table = Device._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH RECURSIVE models(model) AS ("  # noqa: S608 - our table
+            f"SELECT MIN(model) FROM {table} WHERE model <> '' "
+            f"UNION ALL SELECT (SELECT MIN(model) FROM {table} WHERE model > models.model) "
+            "FROM models WHERE models.model IS NOT NULL"
+            ") SELECT model FROM models WHERE model IS NOT NULL LIMIT %s",
+            [limit],
+        )
+        return [model for (model,) in cursor.fetchall()]
+
+
+def licenses_to_consume(*, ebook_ids: Iterable[int]) -> dict[int, int]:
+    """Per book, how many licenses its assignments would use now that nobody holds yet.
+
+    Uncapped assignments count their people once (their union); capped ones each count up to
+    their cap, so overlapping capped groups can only make the number larger, never smaller.
+    """
+    consume: dict[int, int] = {}
+    for ebook in EBook.objects.filter(pk__in=sorted(set(ebook_ids))):
+        holds = Exists(
+            License.objects.filter(ebook=ebook, person=OuterRef("pk"), state__in=HELD_STATES)
+        )
+        assignments = list(ebook.group_assignments.prefetch_related("excluded_groups"))
+        uncapped = Q()
+        needed = 0
+        for assignment in assignments:
+            part = Q(pk__in=_member_ids([assignment.group_id]))
+            excluded = [group.pk for group in assignment.excluded_groups.all()]
+            if excluded:
+                part &= ~Q(pk__in=_member_ids(excluded))
+            if assignment.cap is None:
+                uncapped |= part
+                continue
+            counts = Person.objects.filter(part, active=True).aggregate(
+                targeted=Count("pk"), held=Count("pk", filter=Q(holds))
+            )
+            needed += min(
+                counts["targeted"] - counts["held"], max(assignment.cap - counts["held"], 0)
+            )
+        if uncapped:
+            needed += Person.objects.filter(uncapped, active=True).exclude(holds).count()
+        if not ebook.unlimited:
+            pending = License.objects.filter(ebook=ebook, state=License.State.PENDING).count()
+            needed = min(needed, max(ebook.available_count - pending, 0))
+        consume[ebook.pk] = needed
+    return consume

@@ -38,6 +38,9 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         # Web, worker and beat all pass through here, and any of them may publish first.
         var_folders_create()
+        from config.admin_base import admin_lookups_restrict
+
+        admin_lookups_restrict()  # only declared filters from the URL, on every admin page
         # This app is last in INSTALLED_APPS and post_migrate is sent app by app, so by the time
         # it is sent for us every other app's permissions exist.
         post_migrate.connect(

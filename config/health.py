@@ -1,4 +1,4 @@
-"""Health of the parts the portal needs: database, broker, a live worker, and beat.
+"""Health of the parts the portal needs: database, broker, a live worker, beat, the token key.
 
 Each check returns a CheckResult; failures carry a short reason that never includes connection
 strings (they may hold passwords).
@@ -81,20 +81,85 @@ def beat_heartbeat_record() -> None:
     cache.set(BEAT_HEARTBEAT_KEY, timezone.now(), timeout=None)
 
 
-CHECKS = {"database": _database, "broker": _broker, "worker": _worker, "beat": _beat}
+CHECKS = {
+    "database": _database,
+    "broker": _broker,
+    "worker": _worker,
+    "beat": _beat,
+}
+# Pollers (load balancers, supervisors) may call many times a second: each answer is reused for
+# a few seconds, and the worker round trip, the one slow check, runs at most once at a time.
+CACHE_PREFIX = "shelfkeeper:healthz:"
+FRESH_FOR = {"database": 5, "broker": 5, "worker": 10, "beat": 5}
 
 
-def health_report() -> dict:
-    """Run every check; the worker check is skipped when the broker is down (it cannot pass)."""
+def health_check_register(*, name: str, check, fresh_for: int = 30) -> None:
+    """An app adds a check of its own (tokens: the token key), so config imports no app."""
+    CHECKS[name] = check
+    FRESH_FOR[name] = fresh_for
+
+
+LAST_KNOWN_FOR = 300
+
+
+def _quietly(call, default=None):
+    """A cache call that never breaks /healthz (with Redis as cache, Redis may be what is down)."""
+    try:
+        return call()
+    except Exception:
+        return default
+
+
+def _cached(name: str, check) -> CheckResult:
+    """A check's result from the cache, or run it now (the worker's: one caller at a time)."""
+    key = CACHE_PREFIX + name
+    known = _quietly(lambda: cache.get(key))
+    if known is not None:
+        return CheckResult(**known)
+    if name == "worker":
+        # Only the caller that wins the lock waits for a worker; the rest answer at once with
+        # the last result, so a dead worker cannot tie up every web process.
+        lock_timeout = settings.HEALTHZ_TIMEOUT + 5
+        if not _quietly(lambda: cache.add(key + ":lock", 1, timeout=lock_timeout), True):
+            last = _quietly(lambda: cache.get(key + ":last"))
+            if last is not None:
+                return CheckResult(**last)
+            return CheckResult(ok=False, detail="first check in progress", ms=0)
+        try:
+            result = _timed(check)
+            _quietly(lambda: cache.set(key + ":last", asdict(result), timeout=LAST_KNOWN_FOR))
+        finally:
+            _quietly(lambda: cache.delete(key + ":lock"))
+    else:
+        result = _timed(check)
+    _quietly(lambda: cache.set(key, asdict(result), timeout=FRESH_FOR[name]))
+    return result
+
+
+def health_cache_clear() -> None:
+    """Forget cached results (tests, and after a configuration change)."""
+    cache.delete_many(
+        [CACHE_PREFIX + name + suffix for name in CHECKS for suffix in ("", ":last", ":lock")]
+    )
+
+
+def health_report(*, detail: bool = False) -> dict:
+    """Every check, cached; the worker check is skipped when the broker is down.
+
+    Without detail only whether each part answers; with it, the reason and timings too.
+    """
     results: dict[str, CheckResult] = {}
     for name, check in CHECKS.items():
         if name == "worker" and not results["broker"].ok:
             results[name] = CheckResult(ok=False, detail="skipped: broker is down", ms=0)
             continue
-        results[name] = _timed(check)
+        results[name] = _cached(name, check)
     healthy = all(result.ok for result in results.values())
     return {
         "status": "ok" if healthy else "fail",
         "failing": [name for name, result in results.items() if not result.ok],
-        "checks": {name: asdict(result) for name, result in results.items()},
+        "checks": {
+            name: asdict(result) if detail else {"ok": result.ok}
+            for name, result in results.items()
+        },
     }

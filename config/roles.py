@@ -21,24 +21,12 @@ PORTAL_ADMINS = "Portal admins"
 OPERATORS = "Operators"
 LICENSE_VIEWERS = "License viewers"
 ROLES = (PORTAL_ADMINS, OPERATORS, LICENSE_VIEWERS)
-
-# Portal admins manage the people who can sign in, and their roles (DESIGN.md "Who uses it").
-AUTH_ROLE_PERMISSIONS = {
-    PORTAL_ADMINS: [
-        "add_user",
-        "change_user",
-        "view_user",
-        "view_group",
-        "change_group",
-    ],
-}
+# Who holds which role is managed on the Staff members page (the staff app), by portal admins.
 
 
 def declared_permissions() -> dict[str, set[tuple[str, str]]]:
     """Role name → {(app_label, codename)} collected from every installed app."""
     declared: dict[str, set[tuple[str, str]]] = {role: set() for role in ROLES}
-    for role, codenames in AUTH_ROLE_PERMISSIONS.items():
-        declared[role].update(("auth", codename) for codename in codenames)
     for config in apps.get_app_configs():
         for role, codenames in getattr(config, "role_permissions", {}).items():
             if role not in declared:

@@ -41,6 +41,14 @@ BEAT_TABLE: tuple[BeatEntry, ...] = (
     BeatEntry(
         "token check", "TOKEN_CHECK_CRON", "0 6 * * *", "tokens.tasks.tokens_check", 23 * 3600
     ),
+    # One history row per book per day (syncs write one too), then low-stock alerts.
+    BeatEntry(
+        "daily snapshots",
+        "SNAPSHOTS_CRON",
+        "55 23 * * *",
+        "reports.tasks.snapshots_daily",
+        23 * 3600,
+    ),
 )
 
 

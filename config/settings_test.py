@@ -23,6 +23,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 HEALTHZ_TIMEOUT = 5
+# Mail tasks run in-process at once (retries included) instead of after a commit that the
+# test's transaction never makes; tests of the queued path turn this off.
+MAIL_SEND_EAGER = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: the concurrency and kill tests use other threads and processes.

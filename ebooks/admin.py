@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,10 +15,22 @@ from django.views.decorators.cache import cache_control
 
 from config.admin_base import ReadOnlyAdminMixin
 from ebooks.models import EBook
+from ebooks.selectors import ebook_stock_q
 from ebooks.services import ebook_cover
 
 # Owned by the assignments app; linked by name so this app imports nothing above it.
 ASSIGN_URL_NAME = "admin:assignments_assign_book"
+ASSIGN_PERMISSION = "assignments.add_groupassignment"
+
+
+class BookPickerView(AutocompleteJsonView):
+    """The book picker's suggestions: books still in a token, labelled so copies differ."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(gone_at__isnull=True).select_related("token")
+
+    def serialize_result(self, obj, to_field_name):
+        return {**super().serialize_result(obj, to_field_name), "text": obj.picker_label}
 
 
 class GoneFilter(admin.SimpleListFilter):
@@ -35,6 +48,52 @@ class GoneFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StockFilter(admin.SimpleListFilter):
+    title = "licenses left"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("none", "None left"),
+            ("low", "Running low"),
+            ("plenty", "Plenty"),
+        )
+
+    def queryset(self, request, queryset):
+        if self.value() in {"none", "low", "plenty"}:
+            return queryset.filter(ebook_stock_q(level=self.value()))
+        return queryset
+
+
+class AssignedFilter(admin.SimpleListFilter):
+    title = "assigned to a group"
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Assigned"), ("no", "Not assigned"))
+
+    def queryset(self, request, queryset):
+        # By reverse name: the assignments app sits above this one.
+        if self.value() == "yes":
+            return queryset.filter(group_assignments__isnull=False).distinct()
+        if self.value() == "no":
+            return queryset.filter(group_assignments__isnull=True)
+        return queryset
+
+
+class WaitingFilter(admin.SimpleListFilter):
+    title = "people short of a license"
+    parameter_name = "waiting"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "People waiting (shortfall)"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(licenses__state="not_enough").distinct()
+        return queryset
+
+
 @admin.register(EBook)
 class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The counts people come for sit next to the title; where the book comes from follows.
@@ -43,14 +102,15 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "title_display",
         "author",
         "total_display",
-        "assigned_count",
+        "assigned_display",
         "available_display",
+        "holders_link",
         "pricing_param",
         "token",
         "last_synced_at",
     )
     list_display_links = ("cover_thumbnail", "title_display")
-    list_filter = ("token", "pricing_param", GoneFilter)
+    list_filter = ("token", "pricing_param", GoneFilter, StockFilter, AssignedFilter, WaitingFilter)
     list_select_related = ("token",)
     search_fields = ("title", "author", "=adam_id")
     show_full_result_count = False
@@ -66,7 +126,7 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "pricing_param",
         "token",
         "total_display",
-        "assigned_count",
+        "assigned_display",
         "available_display",
         "retired_count",
         "last_synced_at",
@@ -104,6 +164,19 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def total_display(self, book: EBook) -> str:
         return "unlimited" if book.unlimited else str(book.total_count)
 
+    @admin.display(description="assigned", ordering="assigned_count")
+    def assigned_display(self, book: EBook) -> int:
+        return book.assigned_count
+
+    @admin.display(description="holders")
+    def holders_link(self, book: EBook) -> str:
+        # The license list is the assignments app's; linked by name, filtered to this book.
+        return format_html(
+            '<a href="{}?ebook__id__exact={}&amp;state__in=assigned,pending">holders</a>',
+            reverse("admin:assignments_license_changelist"),
+            book.pk,
+        )
+
     @admin.display(description="available", ordering="available_count")
     def available_display(self, book: EBook) -> str:
         return "unlimited" if book.unlimited else str(book.available_count)
@@ -114,13 +187,21 @@ class EBookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.cover_view),
             name="ebooks_ebook_cover",
         )
-        return [cover, *super().get_urls()]
+        picker = path(
+            "picker/",
+            self.admin_site.admin_view(BookPickerView.as_view(admin_site=self.admin_site)),
+            name="ebooks_ebook_picker",
+        )
+        return [cover, picker, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        try:
-            assign_url = reverse(ASSIGN_URL_NAME, args=[object_id])
-        except NoReverseMatch:
-            assign_url = None
+        assign_url = None
+        # Only people who may assign see the button (the assign page refuses the others).
+        if request.user.has_perm(ASSIGN_PERMISSION):
+            try:
+                assign_url = reverse(ASSIGN_URL_NAME, args=[object_id])
+            except NoReverseMatch:
+                assign_url = None
         context = {"assign_url": assign_url}
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), **context}

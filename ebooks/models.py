@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from config.admin_base import KeepCase
 from tokens.models import VppToken
 
 
@@ -65,3 +66,16 @@ class EBook(models.Model):
     def __str__(self) -> str:
         edition = " (PLUS)" if self.pricing_param == self.Pricing.PLUS else ""
         return f"{self.title or self.adam_id}{edition}"
+
+    @property
+    def picker_label(self) -> str:
+        """Title, edition, token and what is left: tells two tokens' copies apart."""
+        left = "unlimited" if self.unlimited else f"{self.available_count} of {self.total_count}"
+        return (
+            f"{self.title or self.adam_id} — {self.get_pricing_param_display()} — "
+            f"{self.token.name} — {left} available"
+        )
+
+
+# Set here, not in Meta: the admin's menu and breadcrumbs capitalise it ("EBooks") otherwise.
+EBook._meta.verbose_name_plural = KeepCase("eBooks")

@@ -11,26 +11,24 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from config.admin_base import ReadOnlyAdminMixin
+from audit.services import Action, Outcome, audit_record
+from config.admin_base import ReadOnlyAdminMixin, badge
 from sync.models import ReconcileRun, SyncRun
 from sync.reconcile.runs import reconcile_request
 from sync.selectors import notifications_status_line, reconcile_run_progress, sync_run_progress
 from sync.services import sync_request
-from tokens.admin import VppTokenAdmin
+from tokens.hooks import token_action_register, token_detail_register, token_upload_hook_register
 from tokens.models import VppToken
 
 TRIGGER_PERMISSION = "sync.trigger_sync"
-STATE_COLOURS = {
-    SyncRun.State.QUEUED: "#666",
-    SyncRun.State.RUNNING: "#2b6cb0",
-    SyncRun.State.SUCCEEDED: "#1e7e34",
-    SyncRun.State.FAILED: "#ba2121",
-    SyncRun.State.PARTIAL: "#b8860b",
-}
 
 
 def _report(request, token: VppToken, created: bool, run: SyncRun) -> None:
-    if created:
+    outcome = Outcome.FAILED if created and run.state == SyncRun.State.FAILED else Outcome.OK
+    audit_record(action=Action.SYNC_NOW, request=request, target=token, outcome=outcome)
+    if created and run.state == SyncRun.State.FAILED:  # the broker refused the message
+        messages.error(request, f"Sync of “{token}” could not start: {run.error_message}")
+    elif created:
         messages.success(request, f"Sync of “{token}” queued.")
     else:
         messages.info(
@@ -40,37 +38,41 @@ def _report(request, token: VppToken, created: bool, run: SyncRun) -> None:
         )
 
 
-@admin.action(description="Sync now", permissions=["trigger_sync"])
 def sync_now_action(modeladmin, request, queryset):
-    """Bulk action on the token list (registered here: tokens imports nothing from sync)."""
+    """Bulk action on the token list (offered through tokens.hooks: tokens imports no sync)."""
     for token in queryset:
         result = sync_request(token=token, trigger=SyncRun.Trigger.MANUAL, user=request.user)
         _report(request, token, result.created, result.run)
 
 
-def _has_trigger_permission(self, request) -> bool:
-    return request.user.has_perm(TRIGGER_PERMISSION)
+def first_sync_on_upload(*, request, token: VppToken) -> str | None:
+    """A new token's books appear without anyone pressing Sync now."""
+    if token.is_claimed_elsewhere:
+        return None  # nothing to read as ours until an admin takes control
+    result = sync_request(token=token, trigger=SyncRun.Trigger.MANUAL, user=request.user)
+    url = reverse("admin:sync_syncrun_change", args=[result.run.pk])
+    return format_html(
+        "Its first sync is queued: books and license counts appear in a minute or two "
+        '(<a href="{}">follow the sync</a>).',
+        url,
+    )
 
 
-VppTokenAdmin.actions = [*VppTokenAdmin.actions, sync_now_action]
-VppTokenAdmin.has_trigger_sync_permission = _has_trigger_permission
+token_action_register(action=sync_now_action, description="Sync now", permission=TRIGGER_PERMISSION)
+token_upload_hook_register(hook=first_sync_on_upload)
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Fits 1,280 px beside the filter; the per-counter detail is on the run's page.
     list_display = (
         "queued_at",
         "token",
         "trigger",
         "state_badge",
-        "phase",
         "duration_display",
-        "books_added",
-        "books_updated",
-        "books_gone",
-        "licenses_seen",
-        "users_seen",
-        "apple_requests",
+        "books_changed",
+        "seen",
     )
     list_filter = ("state", "trigger", "token")
     list_select_related = ("token",)
@@ -107,11 +109,15 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, run: SyncRun) -> str:
-        return format_html(
-            '<span class="portal-badge" style="background:{}">{}</span>',
-            STATE_COLOURS.get(run.state, "#666"),
-            run.get_state_display(),
-        )
+        return badge(label=run.get_state_display(), tone=SyncRun.STATE_TONES[run.state])
+
+    @admin.display(description="books")
+    def books_changed(self, run: SyncRun) -> str:
+        return f"{run.books_added} added, {run.books_updated} updated, {run.books_gone} gone"
+
+    @admin.display(description="seen at Apple")
+    def seen(self, run: SyncRun) -> str:
+        return f"{run.licenses_seen} licenses, {run.users_seen} users"
 
     @admin.display(description="duration")
     def duration_display(self, run: SyncRun) -> str:
@@ -179,10 +185,6 @@ def _report_reconcile(request, token: VppToken, created: bool, run: ReconcileRun
         )
 
 
-@admin.action(
-    description="Reconcile now (hand out the licenses assignments ask for)",
-    permissions=["trigger_reconcile"],
-)
 def reconcile_now_action(modeladmin, request, queryset):
     """Bulk action on the token list."""
     for token in queryset:
@@ -192,20 +194,16 @@ def reconcile_now_action(modeladmin, request, queryset):
         _report_reconcile(request, token, result.created, result.run)
 
 
-def _has_reconcile_permission(self, request) -> bool:
-    return request.user.has_perm(RECONCILE_PERMISSION)
-
-
-@admin.display(description="Apple notifications")
-def _notifications_status(self, token: VppToken) -> str:
+def _notifications_line(token: VppToken) -> str:
     return notifications_status_line(token=token)
 
 
-VppTokenAdmin.actions = [*VppTokenAdmin.actions, reconcile_now_action]
-VppTokenAdmin.has_trigger_reconcile_permission = _has_reconcile_permission
-VppTokenAdmin.notifications_status = _notifications_status
-VppTokenAdmin.fields = (*VppTokenAdmin.fields, "notifications_status")
-VppTokenAdmin.readonly_fields = (*VppTokenAdmin.readonly_fields, "notifications_status")
+token_action_register(
+    action=reconcile_now_action,
+    description="Reconcile now (hand out the licenses assignments ask for)",
+    permission=RECONCILE_PERMISSION,
+)
+token_detail_register(label="Apple notifications", render=_notifications_line)
 
 
 @admin.register(ReconcileRun)
@@ -255,8 +253,11 @@ class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "heartbeat_at",
     )
     fields = readonly_fields
-    state_badge = SyncRunAdmin.state_badge
     duration_display = SyncRunAdmin.duration_display
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, run: ReconcileRun) -> str:
+        return badge(label=run.get_state_display(), tone=ReconcileRun.STATE_TONES[run.state])
 
     def get_urls(self):
         own = [

@@ -1,11 +1,15 @@
 """One sync run: pull a token's books, counts, our users and their licenses from Apple.
 
-Pages are written as they arrive, each in its own transaction together with the run's progress
-and counters, so a run killed at any point loses at most the pages in hand; every write is an
-upsert, so the next run converges to the same state. The client reads ahead up to Apple's limit
-of five pages in parallel while, on PostgreSQL, two writer threads (each with its own
-connection) write pages side by side: the database's work per page, not reading, is what bounds
-a full sync.
+Pages are gathered into batches of about 10,000 rows (or half a second's worth), each written
+in one transaction together with the run's progress and counters, so a run killed at any point
+loses at most the batches in hand; every write is an upsert, so the next run converges to the
+same state. The client reads ahead up to Apple's limit of five pages in parallel while one
+writer thread, with its own connection, writes the previous batch.
+
+The two big mirror tables (Apple users, licenses) carry no row-level foreign keys (see their
+models): at a million rows the per-row checks cost more than the rest of the write. A full
+run, and any run that wrote licenses, ends with a set-based anti-join (mirror_orphans_count)
+that must find no orphan; if it ever does, the run fails and says so.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -28,6 +34,7 @@ from assignments.apple_records import (
     apple_users_upsert,
     licenses_upsert_from_apple,
 )
+from assignments.bulk_sql import apple_user_ids, mirror_orphans_count
 from ebooks import selectors as ebook_selectors
 from ebooks import services as ebook_services
 from sync.models import SyncCursor, SyncRun
@@ -42,14 +49,27 @@ PARALLEL_PAGES = 5  # Apple's limit on concurrent page requests
 METADATA_BATCH = 100
 METADATA_MAX_AGE = timedelta(days=7)
 INVALID_VERSION_ID = 9721
-# Pages written at once on PostgreSQL. The pages of a phase commute (upserts of disjoint or
-# rank-ordered rows), so their order does not matter; SQLite has a single writer anyway.
-PARALLEL_WRITERS = 2
+# Rows written per transaction: big enough that a statement's fixed cost fades, small enough
+# to keep memory flat and a killed run's loss small.
+BATCH_ROWS = 10_000
+BATCH_SECONDS = 0.5
 _DONE = object()
 
 
 class RunAbandoned(Exception):
     """The run was marked failed by the reaper while it worked; stop without writing more."""
+
+
+class MirrorIntegrityError(Exception):
+    """The post-run anti-join found mirror rows whose references are gone."""
+
+
+@dataclass
+class Batch:
+    rows: list = field(default_factory=list)
+    pages: int = 0
+    total_pages: int = 0
+    opened: float = 0.0
 
 
 ProgressCallback = Callable[[SyncRun], None]
@@ -67,6 +87,8 @@ class SyncEngine:
         self.prefix = client_user_id_prefix()
         self.cursor, _ = SyncCursor.objects.get_or_create(token=self.token)
         self.books_done = False
+        self.wrote_licenses = False
+        self._phase_name, self._phase_started = "", None
         self._progress_lock = threading.Lock()
 
     # --- the run ----------------------------------------------------------------------
@@ -82,6 +104,9 @@ class SyncEngine:
         self._assignments(full=full)
         if full:
             SyncCursor.objects.filter(pk=self.cursor.pk).update(full_synced_at=timezone.now())
+        if full or self.wrote_licenses:
+            self._check_mirror(written_since=None if full else self.started_at)
+        self._phase_timed(Phase.DONE)
 
     def _claim(self) -> None:
         self._phase(Phase.CLAIM, total=1)
@@ -105,12 +130,12 @@ class SyncEngine:
             # Apple's advice for assets: compare versionIds; the same one means nothing changed.
             self._page_done()
             return
-        for page in self._pages(paged):
+        for batch in self._batches(paged):
             with transaction.atomic():
                 counts = ebook_services.ebooks_upsert(
-                    token=self.token, assets=page, seen_at=self.started_at
+                    token=self.token, assets=batch.rows, seen_at=self.started_at
                 )
-                self._page_done(books_added=counts.added, books_updated=counts.updated)
+                self._batch_done(batch, books_added=counts.added, books_updated=counts.updated)
         # Only a complete listing says what is gone.
         gone = ebook_services.ebooks_mark_gone(
             token=self.token, not_seen_since=self.started_at, now=timezone.now()
@@ -155,15 +180,17 @@ class SyncEngine:
         since = None if full else self.cursor.users_version_id or None
         paged, full = self._versioned(self.client.users, since, full_kwargs={"active_only": True})
 
-        def write(page: list) -> None:
+        def write(batch: Batch) -> None:
             with transaction.atomic():
                 _fast_commit()
                 counts = apple_users_upsert(
-                    token=self.token, users=page, prefix=self.prefix, seen_at=self.started_at
+                    token=self.token, users=batch.rows, prefix=self.prefix, seen_at=self.started_at
                 )
-                self._page_done(users_seen=counts.ours, foreign_users_ignored=counts.foreign)
+                self._batch_done(
+                    batch, users_seen=counts.ours, foreign_users_ignored=counts.foreign
+                )
 
-        self._write_pages(self._pages(paged), write)
+        self._write_batches(self._batches(paged), write)
         if full:
             apple_users_retire_unseen(token=self.token, seen_since=self.started_at)
         self._save_version("users_version_id", paged.version_id)
@@ -171,23 +198,48 @@ class SyncEngine:
     def _assignments(self, *, full: bool) -> None:
         self._phase(Phase.ASSIGNMENTS)
         since = None if full else self.cursor.assignments_version_id or None
-        paged, _ = self._versioned(self.client.assignments, since, full_kwargs={})
+        paged, full = self._versioned(self.client.assignments, since, full_kwargs={})
         ebook_ids = ebook_selectors.ebook_keys(token=self.token)
+        user_ids: dict[str, tuple[int, int | None]] = {}
+        preload = full
 
-        def write(page: list) -> None:
+        def write(batch: Batch) -> None:
+            nonlocal preload
+            if preload:
+                preload = False
+                # A full listing names most users: one read of all of them beats a look-up
+                # per batch. Read here, in the writer, once the users phase has committed.
+                user_ids.update(apple_user_ids(token_id=self.token.pk))
             with transaction.atomic():
                 _fast_commit()
                 counts = licenses_upsert_from_apple(
                     token=self.token,
-                    assignments=page,
+                    assignments=batch.rows,
                     ebook_ids=ebook_ids,
+                    user_ids=user_ids,
                     prefix=self.prefix,
                     seen_at=self.started_at,
                 )
-                self._page_done(licenses_seen=counts.ours, foreign_licenses_ignored=counts.foreign)
+                self.wrote_licenses = self.wrote_licenses or counts.ours > 0
+                self._batch_done(
+                    batch, licenses_seen=counts.ours, foreign_licenses_ignored=counts.foreign
+                )
 
-        self._write_pages(self._pages(paged), write)
+        self._write_batches(self._batches(paged), write)
         self._save_version("assignments_version_id", paged.version_id)
+
+    def _check_mirror(self, *, written_since: datetime | None) -> None:
+        """The anti-join that stands in for the mirror tables' foreign keys; raises on orphans."""
+        started = time.monotonic()
+        counts = mirror_orphans_count(token_id=self.token.pk, written_since=written_since)
+        orphans = {what: n for what, n in counts.items() if n}
+        logger.info(
+            "Token %s: integrity check in %.2f s", self.token.pk, time.monotonic() - started
+        )
+        if orphans:
+            found = ", ".join(f"{n} {what}" for what, n in orphans.items())
+            logger.error("Token %s: integrity check found orphans: %s", self.token.pk, found)
+            raise MirrorIntegrityError(found)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -206,58 +258,78 @@ class SyncEngine:
                 )
         return endpoint(parallel=PARALLEL_PAGES, **full_kwargs), True
 
-    def _write_pages(self, pages: Iterator[list], write: Callable[[list], None]) -> None:
-        """write(page) for every page: here on SQLite, else in writer threads while this one reads.
+    def _write_batches(self, batches: Iterator[Batch], write: Callable[[Batch], None]) -> None:
+        """write(batch) for every batch, in one writer thread pipelined behind this reading one.
 
-        A writer's error (RunAbandoned included) stops the reading and is raised here. Writer
-        threads cannot see the caller's uncommitted rows, so inside a transaction (tests) this
-        thread writes alone.
+        The writer has its own connection, so it cannot see the caller's uncommitted rows:
+        inside a transaction (tests) this thread writes alone. A writer's error (RunAbandoned
+        included) stops the reading and is raised here.
         """
-        if connection.vendor != "postgresql" or connection.in_atomic_block:
-            for page in pages:
-                write(page)
+        if connection.in_atomic_block:
+            for batch in batches:
+                write(batch)
             return
-        work: queue.Queue = queue.Queue(maxsize=PARALLEL_WRITERS)  # bounds pages held in memory
+        work: queue.Queue = queue.Queue(maxsize=1)  # bounds the batches held in memory
         failures: list[BaseException] = []
 
         def writer() -> None:
             try:
-                while (page := work.get()) is not _DONE:
+                while (batch := work.get()) is not _DONE:
                     if not failures:  # after a failure, drain so the reader never blocks
                         try:
-                            write(page)
+                            write(batch)
                         except BaseException as error:  # re-raised by the reader
                             failures.append(error)
             finally:
                 connection.close()  # this thread's own connection
 
-        threads = [
-            threading.Thread(target=writer, name=f"sync-writer-{n}", daemon=True)
-            for n in range(PARALLEL_WRITERS)
-        ]
-        for thread in threads:
-            thread.start()
+        thread = threading.Thread(target=writer, name="sync-writer", daemon=True)
+        thread.start()
         try:
-            for page in pages:
+            for batch in batches:
                 if failures:
                     break
-                work.put(page)
+                work.put(batch)
         finally:
-            _close(pages)  # stops reading ahead when leaving early
-            for _ in threads:
-                work.put(_DONE)
-            for thread in threads:
-                thread.join()
+            _close(batches)  # stops reading ahead when leaving early
+            work.put(_DONE)
+            thread.join()
         if failures:
             raise failures[0]
 
-    def _pages(self, paged: Paged) -> Iterator[list]:
-        for page in paged.pages():
-            total = paged.total_pages or 0
-            if total and total != self.run.progress_total:
-                SyncRun.objects.filter(pk=self.run.pk).update(progress_total=total)
-                self.run.progress_total = total
-            yield page
+    def _batches(self, paged: Paged) -> Iterator[Batch]:
+        """Pages gathered into batches of about BATCH_ROWS rows, each written in one transaction.
+
+        A batch also closes after BATCH_SECONDS, so a slow listing still commits as it goes: a
+        killed run loses at most the batches in flight.
+        """
+        pages = paged.pages()
+        try:
+            batch = Batch()
+            for page in pages:
+                if not batch.pages:
+                    batch.opened = time.monotonic()
+                batch.rows.extend(page)
+                batch.pages += 1
+                if (
+                    len(batch.rows) >= BATCH_ROWS
+                    or time.monotonic() - batch.opened >= BATCH_SECONDS
+                ):
+                    batch.total_pages = paged.total_pages or 0
+                    yield batch
+                    batch = Batch()
+            if batch.pages:
+                batch.total_pages = paged.total_pages or 0
+                yield batch
+        finally:
+            _close(pages)
+
+    def _batch_done(self, batch: Batch, **counters: int) -> None:
+        """Progress, counters and heartbeat for a batch, in the batch's transaction."""
+        values = {"progress_done": F("progress_done") + batch.pages, **_increments(counters)}
+        if batch.total_pages:
+            values["progress_total"] = batch.total_pages
+        self._update(**values)
 
     def _save_version(self, field: str, version_id: str | None, *, on_run: bool = True) -> None:
         """Remember where a phase's complete listing ended, for the next incremental run."""
@@ -269,7 +341,16 @@ class SyncEngine:
         setattr(self.cursor, field, version_id)
 
     def _phase(self, phase: str, total: int = 0) -> None:
+        self._phase_timed(phase)
         self._update(phase=phase, progress_done=0, progress_total=total)
+
+    def _phase_timed(self, phase: str) -> None:
+        """Log how long the previous phase took (where a slow sync spends its time)."""
+        now = time.monotonic()
+        if self._phase_started is not None:
+            took = now - self._phase_started
+            logger.info("Token %s: phase %s took %.2f s", self.token.pk, self._phase_name, took)
+        self._phase_name, self._phase_started = phase, now
 
     def _page_done(self, **counters: int) -> None:
         self._update(progress_done=F("progress_done") + 1, **_increments(counters))

@@ -25,6 +25,15 @@ class SyncRun(models.Model):
         FAILED = "failed", "Failed"
         PARTIAL = "partial", "Partly done"
 
+    # Badge tone of each state (CSS .portal-badge--<tone>), declared with the choices.
+    STATE_TONES = {
+        State.QUEUED: "muted",
+        State.RUNNING: "info",
+        State.SUCCEEDED: "ok",
+        State.FAILED: "error",
+        State.PARTIAL: "warning",
+    }
+
     class Phase(models.TextChoices):
         WAITING = "waiting", "Waiting for a worker"
         CLAIM = "claim", "Checking the token"
@@ -126,6 +135,8 @@ class ReconcileRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         PARTIAL = "partial", "Partly done"
+
+    STATE_TONES = SyncRun.STATE_TONES
 
     class Phase(models.TextChoices):
         WAITING = "waiting", "Waiting for a worker"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apple.errors import AppleError, AuthError, ClaimedElsewhereError, plain_message
 from ebooks.selectors import ebook_count
-from sync.engine import ProgressCallback, RunAbandoned, SyncEngine
+from sync.engine import MirrorIntegrityError, ProgressCallback, RunAbandoned, SyncEngine
 from sync.models import SyncRun
 from sync.signals import reconcile_later
 from tokens.models import VppToken
@@ -23,7 +23,15 @@ State = SyncRun.State
 # A running sync writes a heartbeat with every page; Apple's slowest retry budget is 5 minutes.
 HEARTBEAT_STALE = timedelta(minutes=10)
 # A queued run no worker picked up (broker lost the message, workers down) stops blocking.
-QUEUED_STALE = timedelta(hours=2)
+QUEUED_STALE = timedelta(minutes=15)
+# A worker takes a message within seconds; a run queued longer may have no live message, so the
+# foreground command runs it itself (taking a run is a conditional UPDATE: a late message finds
+# it taken and does nothing).
+QUEUED_TAKEOVER_AFTER = timedelta(minutes=2)
+BROKER_DOWN_MESSAGE = (
+    "The task queue is not reachable, so this sync could not start. Check that the broker "
+    "(Redis) and the worker are running, then press Sync now again."
+)
 # Scheduled syncs skip tokens Apple already refused; "Sync now" still tries them.
 SCHEDULE_SKIPS = {VppToken.State.EXPIRED, VppToken.State.INVALID, VppToken.State.CLAIMED_ELSEWHERE}
 
@@ -53,17 +61,33 @@ def sync_request(
                 full=full,
             )
             if enqueue:
-                from sync.tasks import sync_token
-
-                transaction.on_commit(lambda: sync_token.delay(run.pk))
+                transaction.on_commit(lambda: _sync_run_enqueue(run=run))
     except IntegrityError:
         active = SyncRun.objects.filter(
             token=token, state__in=[State.QUEUED, State.RUNNING]
         ).first()
         if active is None:  # it finished between our insert and this read
             return sync_request(token=token, trigger=trigger, user=user, full=full, enqueue=enqueue)
+        stale = active.queued_at < timezone.now() - QUEUED_TAKEOVER_AFTER
+        if not enqueue and stale and active.state == State.QUEUED:
+            return SyncRequest(run=active, created=True)  # the foreground caller runs it now
         return SyncRequest(run=active, created=False)
     return SyncRequest(run=run, created=True)
+
+
+def _sync_run_enqueue(*, run: SyncRun) -> None:
+    """Send the run's task; when the broker refuses, fail the run with a plain message."""
+    from sync.tasks import sync_token
+
+    try:
+        sync_token.delay(run.pk)
+    except Exception as error:  # kombu's OperationalError, socket errors, a broker timeout
+        logger.warning("Could not queue sync run %s: %s", run.pk, type(error).__name__)
+        now = timezone.now()
+        SyncRun.objects.filter(pk=run.pk, state=State.QUEUED).update(
+            state=State.FAILED, finished_at=now, error_message=BROKER_DOWN_MESSAGE
+        )
+        run.state, run.finished_at, run.error_message = State.FAILED, now, BROKER_DOWN_MESSAGE
 
 
 def sync_all_request(*, trigger: str = SyncRun.Trigger.SCHEDULED) -> dict[str, int]:
@@ -109,6 +133,12 @@ def sync_run_execute(
         return _finish(
             run, engine, finished, error_number=error.error_number, message=plain_message(error)
         )
+    except MirrorIntegrityError as error:
+        message = (
+            f"The check after the sync found rows pointing at nothing ({error}). "
+            "Nothing was spent; tell the administrator of this installation."
+        )
+        return _finish(run, engine, State.FAILED, error_number=None, message=message)
     except Exception:
         logger.exception("Sync run %s failed", run_id)
         message = "An internal error stopped the sync; the worker log has the details."
@@ -170,6 +200,7 @@ def sync_runs_reap(*, token: VppToken | None = None, now: datetime | None = None
     never_started = runs.filter(state=State.QUEUED, queued_at__lt=now - QUEUED_STALE).update(
         state=State.FAILED,
         finished_at=now,
-        error_message="No worker picked this sync up. Check that the Celery worker is running.",
+        error_message="No worker picked this sync up within 15 minutes. Check that the Celery "
+        "worker and the broker are running, then sync again.",
     )
     return stalled + never_started

@@ -7,7 +7,7 @@ from config.roles import LICENSE_VIEWERS, OPERATORS, PORTAL_ADMINS
 
 class TokensConfig(AppConfig):
     name = "tokens"
-    verbose_name = "VPP tokens"
+    verbose_name = "Tokens"
     # Which of this app's permissions each role gets; see config/roles.py.
     role_permissions: dict[str, list[str]] = {
         PORTAL_ADMINS: [
@@ -21,4 +21,7 @@ class TokensConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from tokens import checks  # noqa: F401 - registers the system check
+        from config.health import health_check_register
+        from tokens import checks
+
+        health_check_register(name="token_key", check=checks.token_key_health)

@@ -20,3 +20,9 @@ def token_key_check(app_configs, **kwargs) -> list[Error]:
     if problem is None:
         return []
     return [Error(problem, hint=GENERATE, id="tokens.E001")]
+
+
+def token_key_health() -> tuple[bool, str]:
+    """/healthz's token_key part: can stored tokens be read and new ones written."""
+    problem = key_problem()
+    return (False, problem) if problem else (True, "usable")

@@ -34,6 +34,15 @@ class VppToken(models.Model):
         INVALID = "invalid", "Invalid or revoked"
         CLAIMED_ELSEWHERE = "claimed_elsewhere", "Assigned to another product"
 
+    # Badge tone of each state (CSS .portal-badge--<tone>), declared with the choices.
+    STATE_TONES = {
+        State.VALID: "ok",
+        State.EXPIRING_SOON: "warning",
+        State.EXPIRED: "error",
+        State.INVALID: "error",
+        State.CLAIMED_ELSEWHERE: "claimed",
+    }
+
     name = models.CharField(max_length=200)
     apple_id = models.EmailField("Apple ID", help_text="The purchasing account's Apple ID.")
     account_type = models.CharField(max_length=16, choices=AccountType.choices)
@@ -82,7 +91,13 @@ class VppToken(models.Model):
 
     @property
     def days_left(self) -> int:
+        """Whole days until expiry (negative once expired); the dashboard export shows it."""
         return (self.expires_at - timezone.now()).days
+
+    @property
+    def state_tone(self) -> str:
+        """The badge tone of the state, for templates (CSS .portal-badge--<tone>)."""
+        return self.STATE_TONES.get(self.state, "muted")
 
     @property
     def is_claimed_elsewhere(self) -> bool:
@@ -106,6 +121,15 @@ class TokenAlert(models.Model):
     expires_at = models.DateTimeField(help_text="The token expiry this alert was about.")
     sent_at = models.DateTimeField(default=timezone.now)
     recipients = models.PositiveIntegerField(default=0)
+
+    class Mail(models.TextChoices):
+        NONE = "", "Not sent"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    mail = models.CharField("email", max_length=8, choices=Mail.choices, blank=True, default="")
+    mail_error = models.CharField("why the email failed", max_length=300, blank=True)
 
     class Meta:
         constraints = [

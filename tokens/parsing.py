@@ -11,13 +11,17 @@ import binascii
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 MAX_FILE_BYTES = 64 * 1024
 REQUIRED_KEYS = ("token", "expDate", "orgName")
 # Apple writes +0000 (v2 docs), -0700 (legacy docs) and +02:00 (seen in the wild); Z is ISO's UTC.
 _OFFSET_WITHOUT_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
+# A real token lives a year; anything this far out is a damaged or forged file.
+LATEST_EXPIRY_YEAR = 2200
+ORG_NAME_MAX = 200
 
 
 class TokenFileError(ValueError):
@@ -58,7 +62,22 @@ def parse_expiry(value: object) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         raise TokenFileError(f"The token's expiry date '{value[:40]}' has no time zone.")
+    try:
+        # Normalised here: a date near year 9999 with an offset overflows when stored.
+        in_utc = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        in_utc = None
+    if in_utc is None or in_utc.year > LATEST_EXPIRY_YEAR:
+        raise TokenFileError(
+            f"The token's expiry date '{value[:40]}' is not a date a content token can have."
+        )
     return parsed
+
+
+def clean_line(value: object, *, max_length: int = ORG_NAME_MAX) -> str:
+    """Text as one printable line: names end up in email headers and page titles."""
+    text = "".join(" " if unicodedata.category(char)[0] in "CZ" else char for char in str(value))
+    return " ".join(text.split())[:max_length]
 
 
 def parse_token_file(data: bytes, *, now: datetime) -> ParsedToken:
@@ -87,7 +106,8 @@ def parse_token_file(data: bytes, *, now: datetime) -> ParsedToken:
         ) from None
     try:
         payload = json.loads(decoded)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: deeply nested brackets ("[" x 20000) exhaust the parser's stack.
         raise TokenFileError(
             "The file is Base64 but what it holds is not a content token (not JSON)."
         ) from None
@@ -104,6 +124,7 @@ def parse_token_file(data: bytes, *, now: datetime) -> ParsedToken:
             f"This token expired on {expires_at:%Y-%m-%d}. Download a new one from Apple School "
             "Manager or Apple Business Manager (Settings → Apps and Books)."
         )
-    return ParsedToken(
-        org_name=str(payload["orgName"])[:200], expires_at=expires_at, content=content
-    )
+    org_name = clean_line(payload["orgName"])
+    if not org_name:
+        raise TokenFileError("The token's organisation name (orgName) is empty.")
+    return ParsedToken(org_name=org_name, expires_at=expires_at, content=content)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apple.client import AppleClient
@@ -24,11 +22,12 @@ from apple.errors import (
     plain_message,
 )
 from apple.types import ClientConfig
-from config.roles import PORTAL_ADMINS
+from config.mail import header_safe, mails_send_later
 from tokens.clients import client_for_content, client_for_token, our_mdm_info
 from tokens.crypto import encrypt, reencrypt
 from tokens.models import EXPIRING_SOON, TokenAlert, VppToken
-from tokens.parsing import ParsedToken, TokenFileError, parse_token_file
+from tokens.parsing import ParsedToken, TokenFileError, clean_line, parse_token_file
+from tokens.selectors import alert_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +35,6 @@ State = VppToken.State
 Kind = TokenAlert.Kind
 # Most urgent first: when several thresholds are crossed at once, one email names the nearest.
 EXPIRY_THRESHOLDS = ((1, Kind.DAYS_1), (7, Kind.DAYS_7), (30, Kind.DAYS_30), (60, Kind.DAYS_60))
-# States that only Apple's answers set, and only a good answer (or an admin) clears.
-APPLE_REPORTED_STATES = {State.INVALID, State.CLAIMED_ELSEWHERE}
 
 
 # --- upload and renew ---------------------------------------------------------------------
@@ -69,7 +66,7 @@ def token_import(
             f"“{existing}”. To replace its file, use Renew on that token."
         )
     token = VppToken(
-        name=(name or config.location_name or parsed.org_name)[:200],
+        name=clean_line(name or config.location_name or parsed.org_name),
         apple_id=apple_id,
         account_type=account_type,
         location_uid=config.uid,
@@ -163,7 +160,7 @@ def _apply_file(token: VppToken, parsed: ParsedToken, config: ClientConfig, *, n
     token.fingerprint = parsed.fingerprint
     token.org_name = parsed.org_name
     token.expires_at = parsed.expires_at
-    token.location_name = config.location_name[:200]
+    token.location_name = clean_line(config.location_name)
     token.country_code = config.country_code[:8]
     token.store_platform = config.default_platform[:40]
     token.website_url = config.website_url[:200]
@@ -239,7 +236,7 @@ def token_apple_ok_record(
     now = now or timezone.now()
     token.checked_at = now
     if config is not None:
-        token.location_name = config.location_name[:200] or token.location_name
+        token.location_name = clean_line(config.location_name) or token.location_name
         if config.token_expiration_date:
             token.expires_at = config.token_expiration_date
     token.state = _expiry_state(token.expires_at, now)
@@ -324,30 +321,47 @@ def _alert_once(token: VppToken, kind: str, *, now: datetime, also_record=()) ->
     if TokenAlert.objects.filter(token=token, kind=kind, expires_at=token.expires_at).exists():
         return False
     recipients = _admin_emails()
-    subject, body = _alert_text(token, kind, now=now)
     try:
         with transaction.atomic():
             for quieter in (kind, *also_record):
-                TokenAlert.objects.get_or_create(
+                alert, _ = TokenAlert.objects.get_or_create(
                     token=token,
                     kind=quieter,
                     expires_at=token.expires_at,
                     defaults={
                         "sent_at": now,
                         "recipients": len(recipients) if quieter == kind else 0,
+                        "mail": TokenAlert.Mail.QUEUED if recipients and quieter == kind else "",
                     },
                 )
-            if recipients:
-                send_mail(subject, body, None, recipients)
+                if recipients and quieter == kind:
+                    # Sent after commit by the mail task: a mail server that is down never
+                    # holds up the sync or the check that found the problem.
+                    mails_send_later(kind="token_alert", ids=[alert.pk])
     except IntegrityError:
         return False  # another process sent it at the same moment
     return True
 
 
+def token_alert_mail(alert_id: int) -> EmailMessage | None:
+    """The alert email of one TokenAlert row, built when the mail task sends it."""
+    alert = TokenAlert.objects.select_related("token").filter(pk=alert_id).first()
+    recipients = _admin_emails()
+    if alert is None or not recipients:
+        return None
+    subject, body = _alert_text(alert.token, alert.kind, now=alert.sent_at)
+    return EmailMessage(header_safe(subject), body, None, recipients)
+
+
+def token_alert_mail_result(alert_id: int, error: str) -> None:
+    """Record on the alert whether its email went out, or why not."""
+    TokenAlert.objects.filter(pk=alert_id).update(
+        mail=TokenAlert.Mail.FAILED if error else TokenAlert.Mail.SENT, mail_error=error[:300]
+    )
+
+
 def _admin_emails() -> list[str]:
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    users = users.filter(Q(groups__name=PORTAL_ADMINS) | Q(is_superuser=True)).distinct()
-    return sorted(users.values_list("email", flat=True))
+    return alert_recipients()
 
 
 def _alert_text(token: VppToken, kind: str, *, now: datetime) -> tuple[str, str]:

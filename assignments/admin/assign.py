@@ -13,25 +13,62 @@ from assignments import services
 from assignments.admin.common import (
     KEPT_NOTE,
     NO_DEVICES_NOTE,
+    prefix_q,
 )
-from assignments.forms import AssignForm, BookChoiceForm
+from assignments.admin.confirm import confirmation_response, confirmed_licenses
+from assignments.forms import AssignForm, AssignmentChangeForm, BookChoiceForm
 from assignments.models import (
     GroupAssignment,
 )
 from assignments.selectors import assignment_preview
+from audit.services import Action, audit_record
 from ebooks.models import EBook
+
+
+class GroupNameFilter(admin.SimpleListFilter):
+    """Groups by the beginning of their name: a box, not a sidebar link per assigned group."""
+
+    title = "group"
+    parameter_name = "group_name"
+    template = "admin/assignments/name_prefix_filter.html"
+
+    def lookups(self, request, model_admin):
+        return ()
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request, queryset):
+        term = (self.value() or "").strip()
+        return queryset.filter(prefix_q("group__name", term)) if term else queryset
+
+    def choices(self, changelist):
+        kept = [
+            (name, value)
+            for name, values in changelist.get_filters_params().items()
+            if name != self.parameter_name
+            for value in (values if isinstance(values, list) else [values])
+        ]
+        yield {
+            "kept": kept,
+            "parameter": self.parameter_name,
+            "value": self.value() or "",
+            "placeholder": "name begins with…",
+        }
 
 
 @admin.register(GroupAssignment)
 class GroupAssignmentAdmin(admin.ModelAdmin):
     list_display = ("ebook", "token", "group", "intent", "cap", "created_by", "created_at")
     list_select_related = ("ebook__token", "group", "created_by")
-    list_filter = ("intent", ("group", admin.RelatedOnlyFieldListFilter), "ebook__token")
+    list_filter = ("intent", GroupNameFilter, "ebook__token")
     search_fields = ("ebook__title", "group__name", "=ebook__adam_id")
     show_full_result_count = False
     list_per_page = 100
-    fields = ("ebook", "group", "excluded", "intent", "cap", "created_by", "created_at")
-    readonly_fields = ("ebook", "group", "excluded", "created_by", "created_at")
+    fields = ("ebook", "group", "excluded_groups", "intent", "cap", "created_by", "created_at")
+    readonly_fields = ("ebook", "group", "created_by", "created_at")
+    autocomplete_fields = ("excluded_groups",)
+    form = AssignmentChangeForm
     delete_confirmation_template = "admin/assignments/kept_delete_confirmation.html"
     delete_selected_confirmation_template = "admin/assignments/kept_delete_selected.html"
 
@@ -39,12 +76,11 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
     def token(self, assignment: GroupAssignment) -> str:
         return assignment.ebook.token.name
 
-    @admin.display(description="excluded groups")
-    def excluded(self, assignment: GroupAssignment) -> str:
-        return ", ".join(g.name for g in assignment.excluded_groups.all()) or "none"
-
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        return lookup == "ebook__id__exact" or super().lookup_allowed(lookup, value, request)
+        # Pages of a book and of a group link to their assignments this way.
+        return lookup in {"ebook__id__exact", "group__id__exact"} or super().lookup_allowed(
+            lookup, value, request
+        )
 
     def get_urls(self):
         own = [
@@ -67,16 +103,53 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return HttpResponseRedirect(reverse("admin:assignments_assign_choose"))
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.LicensesNeedConfirmation as needed:
+            return confirmation_response(
+                request,
+                self,
+                needed,
+                what="You changed who gets this book or how: here is what the assignment does "
+                "once saved.",
+            )
+
     def save_model(self, request, obj, form, change) -> None:
+        pass  # saved with its exclusions in save_related, through the service
+
+    def save_related(self, request, form, formsets, change) -> None:
+        assignment, data = form.instance, form.cleaned_data
+        excluded = list(data["excluded_groups"])
+        if {"intent", "cap", "excluded_groups"} & set(form.changed_data):
+            # The same preview and confirmation as a new assignment: nothing is saved before.
+            preview = assignment_preview(
+                ebook=assignment.ebook,
+                groups=[assignment.group],
+                excluded_groups=excluded,
+                cap=data["cap"],
+            )
+            if confirmed_licenses(request) != preview.will_consume:
+                raise services.LicensesNeedConfirmation(
+                    count=preview.will_consume, lines=preview.lines()
+                )
         services.group_assignment_update(
-            assignment=obj, intent=obj.intent, cap=obj.cap, user=request.user
+            assignment=assignment,
+            intent=data["intent"],
+            cap=data["cap"],
+            excluded_groups=excluded,
+            confirmed_irrevocable=True,
+            user=request.user,
         )
+        audit_record(action=Action.ASSIGNMENT_EDIT, request=request, target=assignment)
 
     def delete_model(self, request, obj) -> None:
+        audit_record(action=Action.ASSIGNMENT_DELETE, request=request, target=obj)
         services.group_assignment_remove(assignment=obj, user=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         for assignment in queryset.select_related("ebook"):
+            audit_record(action=Action.ASSIGNMENT_DELETE, request=request, target=assignment)
             services.group_assignment_remove(assignment=assignment, user=request.user)
 
     def render_delete_form(self, request, context):
@@ -86,7 +159,7 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
     def choose_book_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = BookChoiceForm(request.GET or None)
+        form = BookChoiceForm(request.GET or None, admin_site=self.admin_site)
         if form.is_valid():
             return HttpResponseRedirect(
                 reverse("admin:assignments_assign_book", args=[form.cleaned_data["ebook"].pk])
@@ -98,10 +171,10 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
         ebook = get_object_or_404(EBook.objects.select_related("token"), pk=ebook_pk)
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = AssignForm(request.POST or None, admin_site=self.admin_site)
+        form = AssignForm(request.POST or None, ebook=ebook, admin_site=self.admin_site)
         preview = None
         gone = ebook.gone_at is not None
-        if request.method == "POST" and not gone and form.is_valid():
+        if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             preview = assignment_preview(
                 ebook=ebook,
@@ -126,6 +199,7 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
                 else:
                     for assignment in assignments:
                         self.log_addition(request, assignment, "Assigned after the preview")
+                        audit_record(action=Action.ASSIGNMENT_CREATE, target=assignment)
                     messages.success(
                         request,
                         f"“{ebook}” assigned to {', '.join(g.name for g in data['groups'])} "
@@ -139,7 +213,7 @@ class GroupAssignmentAdmin(admin.ModelAdmin):
                 fresh = request.POST.copy()
                 fresh["expected"] = str(preview.will_consume)
                 fresh.pop("confirm", None)
-                form = AssignForm(fresh, admin_site=self.admin_site)
+                form = AssignForm(fresh, ebook=ebook, admin_site=self.admin_site)
                 form.is_valid()
                 if wants_assign:
                     form.add_error(

@@ -16,6 +16,7 @@ from assignments.admin.common import (
     count_of,
     prefix_q,
 )
+from assignments.admin.confirm import confirmation_response, confirmed_licenses
 from assignments.models import (
     Device,
     GroupAssignment,
@@ -23,8 +24,22 @@ from assignments.models import (
     Person,
     UserGroup,
 )
+from assignments.selectors import device_models, ebooks_assigned_to_groups
 
 # --- groups and memberships ---------------------------------------------------------------
+
+MEMBERS_ADDED = (
+    "The people you are adding join a group that has books assigned, so each of them is given "
+    "a license of those books — for good."
+)
+
+
+def _members_change(request, *, group: UserGroup, added: set[int], removed: set[int]) -> None:
+    """Change a group's members; stop for the confirmation when that would use licenses."""
+    with services.licenses_checked(confirmed=confirmed_licenses(request)) as meter:
+        if added:
+            meter.touch(ebook_ids=ebooks_assigned_to_groups(group_ids=[group.pk]))
+        services.group_members_change(group=group, add_person_ids=added, remove_person_ids=removed)
 
 
 class MembershipInline(admin.TabularInline):
@@ -46,7 +61,8 @@ class AssignedBooksInline(ReadOnlyInline):
     fields = ("ebook", "intent", "cap", "created_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("ebook")
+        # Each row's form reads its group (the inline's foreign key): fetch it with the row.
+        return super().get_queryset(request).select_related("ebook", "group")
 
 
 @admin.register(UserGroup)
@@ -93,6 +109,15 @@ class UserGroupAdmin(admin.ModelAdmin):
             group.pk,
             group.pk,
         )
+        books = group.assignments.count()
+        if books:
+            text += format_html(
+                '<p class="portal-banner portal-banner--warning" id="members-use-licenses">'
+                "{} assigned to this group. A member you add here is given a license of "
+                "{} for good; you will see how many licenses before anything is saved.</p>",
+                f"{books:,} book{' is' if books == 1 else 's are'}",
+                "it" if books == 1 else "each",
+            )
         if count > INLINE_MEMBER_LIMIT:
             text += format_html(
                 '. Too many to list here: add members below, remove them from <a href="{}'
@@ -126,9 +151,13 @@ class UserGroupAdmin(admin.ModelAdmin):
             removed.add(
                 Membership.objects.values_list("person_id", flat=True).get(pk=membership.pk)
             )
-        services.group_members_change(
-            group=form.instance, add_person_ids=added, remove_person_ids=removed
-        )
+        _members_change(request, group=form.instance, added=added, removed=removed)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.LicensesNeedConfirmation as needed:
+            return confirmation_response(request, self, needed, what=MEMBERS_ADDED)
 
     def delete_model(self, request, obj) -> None:
         services.user_groups_delete(groups=UserGroup.objects.filter(pk=obj.pk))
@@ -145,6 +174,9 @@ class UserGroupAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("person", "group", "added_at")
     list_select_related = ("person", "group")
+    # The order of the unique (group, person) index: a group's members (the group page links
+    # here) are read straight from it, where newest-first would walk past every other group.
+    ordering = ("group_id", "person_id")
     autocomplete_fields = ("person", "group")
     search_fields = ("person__email",)
     search_help_text = "Member's email (exact or beginning)."
@@ -170,8 +202,14 @@ class MembershipAdmin(admin.ModelAdmin):
         # A membership is a pair: add a new one or delete it; editing one makes no sense.
         return False
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.LicensesNeedConfirmation as needed:
+            return confirmation_response(request, self, needed, what=MEMBERS_ADDED)
+
     def save_model(self, request, obj, form, change) -> None:
-        services.group_members_change(group=obj.group, add_person_ids=[obj.person_id])
+        _members_change(request, group=obj.group, added={obj.person_id}, removed=set())
         obj.pk = Membership.objects.get(group=obj.group, person=obj.person).pk
 
     def delete_model(self, request, obj) -> None:
@@ -188,11 +226,24 @@ class MembershipAdmin(admin.ModelAdmin):
 # --- devices ------------------------------------------------------------------------------
 
 
+class DeviceModelFilter(admin.SimpleListFilter):
+    """The model filter, its choices read along the index rather than by a full DISTINCT."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        return [(model, model) for model in device_models()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = ("serial_number", "name", "model", "os_version", "owner", "has_books_app")
     list_select_related = ("owner",)
-    list_filter = ("has_books_app", ("owner", admin.EmptyFieldListFilter), "model")
+    list_filter = ("has_books_app", ("owner", admin.EmptyFieldListFilter), DeviceModelFilter)
     autocomplete_fields = ("owner",)
     search_fields = ("serial_number",)
     search_help_text = "Serial number (exact), name (beginning) or owner's email (exact)."

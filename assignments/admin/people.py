@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -22,19 +23,33 @@ from assignments.admin.common import (
     license_error,
     prefix_q,
 )
-from assignments.directory_import import FILES, SHOWN_ERRORS, directory_import
+from assignments.admin.confirm import CONFIRM_FIELD, confirmed_licenses
+from assignments.directory_import import FILES, SHOWN_ERRORS
+from assignments.directory_import.runs import (
+    directory_import_confirm,
+    directory_import_progress,
+    directory_import_request,
+)
 from assignments.forms import DirectoryImportForm
 from assignments.models import (
     AppleUser,
     BookOffer,
     Device,
+    DirectoryImport,
     InstallRequest,
     License,
+    Membership,
     Person,
     UserGroup,
 )
+from audit.services import Action, audit_record
 
 logger = logging.getLogger(__name__)
+
+PERSON_DELETE_NOTE = (
+    "People who have an Apple user or a license are deactivated and removed from their groups "
+    "instead of deleted, so the same person imported again gets their licenses back."
+)
 
 
 class ManagedAppleIdFilter(admin.SimpleListFilter):
@@ -52,6 +67,37 @@ class ManagedAppleIdFilter(admin.SimpleListFilter):
         return queryset
 
 
+class GroupFilter(admin.SimpleListFilter):
+    """People in one group, as the group page links to them (no sidebar list of 5,000 groups).
+
+    A semi-join (person in the group's member ids) rather than a join through memberships: the
+    join would make the admin add DISTINCT, which sorts every member and computes each one's
+    license count before the first page is cut.
+    """
+
+    title = "group"
+    parameter_name = "memberships__group__id__exact"
+
+    def lookups(self, request, model_admin):
+        group_id = _int_or_none(self.value())
+        group = None if group_id is None else UserGroup.objects.filter(pk=group_id).first()
+        return ((str(group.pk), group.name),) if group else ()
+
+    def queryset(self, request, queryset):
+        group_id = _int_or_none(self.value())
+        if group_id is None:
+            return queryset
+        members = Membership.objects.filter(group_id=group_id).values("person_id")
+        return queryset.filter(pk__in=members)
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class DeviceInline(ReadOnlyInline):
     model = Device
     fields = ("serial_number", "name", "model", "os_version", "has_books_app")
@@ -60,7 +106,15 @@ class DeviceInline(ReadOnlyInline):
 class AppleUserInline(ReadOnlyInline):
     model = AppleUser
     verbose_name_plural = "Apple users (one per token)"
-    fields = ("token", "status", "managed", "invitation_sent_at", "error")
+    fields = (
+        "token",
+        "status",
+        "managed",
+        "invitation_mail",
+        "invitation_sent_at",
+        "invitation_error",
+        "error",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("token")
@@ -73,7 +127,7 @@ class LicenseInline(ReadOnlyInline):
     readonly_fields = ("problem",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("ebook", "token")
+        return super().get_queryset(request).select_related("ebook", "token", "apple_user")
 
     @admin.display(description="problem")
     def problem(self, licence: License) -> str:
@@ -100,7 +154,7 @@ class InstallRequestInline(ReadOnlyInline):
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
     list_display = ("email", "display_name", "external_id", "managed", "active", "license_count")
-    list_filter = ("active", ManagedAppleIdFilter)
+    list_filter = ("active", ManagedAppleIdFilter, GroupFilter)
     search_fields = ("email",)  # for the autocomplete; the search itself is get_search_results
     search_help_text = "Email or name (beginning), external id or managed Apple ID (exact)."
     show_full_result_count = False
@@ -150,8 +204,8 @@ class PersonAdmin(admin.ModelAdmin):
         return queryset.filter(query), False
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        # The group page links to its members this way; a 5,000-entry filter would not scale.
-        return lookup == "memberships__group__id__exact" or super().lookup_allowed(
+        # GroupFilter's parameter (the group page links to its members this way).
+        return lookup == GroupFilter.parameter_name or super().lookup_allowed(
             lookup, value, request
         )
 
@@ -184,10 +238,21 @@ class PersonAdmin(admin.ModelAdmin):
         services.person_save(person=obj, active_changed=change and "active" in form.changed_data)
 
     def delete_model(self, request, obj) -> None:
-        services.people_delete(people=Person.objects.filter(pk=obj.pk))
+        self._deleted(request, services.people_delete(people=Person.objects.filter(pk=obj.pk)))
 
     def delete_queryset(self, request, queryset) -> None:
-        services.people_delete(people=queryset)
+        self._deleted(request, services.people_delete(people=queryset))
+
+    def _deleted(self, request, counts: tuple[int, int]) -> None:
+        _, deactivated = counts
+        if deactivated:
+            messages.warning(
+                request,
+                f"{deactivated:,} {'person was' if deactivated == 1 else 'people were'} "
+                "deactivated, not deleted, and removed from their groups: Apple knows them and "
+                "they keep their book licenses. Importing the same email again brings them back "
+                "with those licenses, without buying the books twice.",
+            )
 
     def get_urls(self):
         own = [
@@ -195,7 +260,12 @@ class PersonAdmin(admin.ModelAdmin):
                 "import/",
                 self.admin_site.admin_view(self.import_view),
                 name="assignments_person_import",
-            )
+            ),
+            path(
+                "import/<int:pk>/",
+                self.admin_site.admin_view(self.import_run_view),
+                name="assignments_person_import_run",
+            ),
         ]
         return own + super().get_urls()
 
@@ -204,39 +274,59 @@ class PersonAdmin(admin.ModelAdmin):
         return super().changelist_view(request, {**(extra_context or {}), **context})
 
     def render_delete_form(self, request, context):
-        context["kept_note"] = KEPT_NOTE
+        context["kept_note"] = f"{KEPT_NOTE} {PERSON_DELETE_NOTE}"
         return super().render_delete_form(request, context)
 
     def import_view(self, request):
-        """Upload people.csv, groups.csv and devices.csv; all-or-nothing per file."""
+        """Upload people.csv, groups.csv and devices.csv; the import runs as a task."""
         if not request.user.has_perm(IMPORT_PERMISSION):
             raise PermissionDenied
         form = DirectoryImportForm(request.POST or None, request.FILES or None)
-        outcome = None
         if request.method == "POST" and form.is_valid():
-            files = {
-                name: upload.read() if (upload := form.cleaned_data.get(name)) else None
-                for name in ("people", "groups", "devices")
-            }
-            outcome = directory_import(**files)
-            logger.info(
-                "Directory import by %s: %s",
-                request.user.pk,
-                " ".join(result.summary() for result in outcome.files),
+            run = directory_import_request(uploads=form.cleaned_data, user=request.user)
+            audit_record(
+                action=Action.DIRECTORY_IMPORT,
+                request=request,
+                target=run,
+                detail={"files": sorted(n for n, f in form.cleaned_data.items() if f)},
             )
-            if outcome.ok:
-                for result in outcome.files:
-                    messages.success(request, result.summary())
-                for warning in (w for result in outcome.files for w in result.warnings):
-                    messages.warning(request, warning)
-                return HttpResponseRedirect(reverse("admin:assignments_person_changelist"))
+            return HttpResponseRedirect(
+                reverse("admin:assignments_person_import_run", args=[run.pk])
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Import the directory",
             "form": form,
-            "outcome": outcome,
             "files": FILES,
-            "shown_errors": SHOWN_ERRORS,
+            "recent": DirectoryImport.objects.order_by("-created_at")[:5],
         }
         return TemplateResponse(request, "admin/assignments/person/import.html", context)
+
+    def import_run_view(self, request, pk: int):
+        """An import's progress and outcome; the confirmation when it would use licenses."""
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        run = get_object_or_404(DirectoryImport, pk=pk)
+        if request.method == "POST":
+            count = confirmed_licenses(request)
+            if count is not None and directory_import_confirm(
+                run=run, count=count, user=request.user.pk
+            ):
+                return HttpResponseRedirect(request.path)
+            messages.error(
+                request, "Tick the box to confirm that these licenses can never be taken back."
+            )
+        done, total = directory_import_progress(run=run)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Directory import {run.pk}",
+            "run": run,
+            "done": done,
+            "total": total,
+            "percent": 100 if not total else done * 100 // total,
+            "shown_errors": SHOWN_ERRORS,
+            "confirm_field": CONFIRM_FIELD,
+        }
+        return TemplateResponse(request, "admin/assignments/person/import_run.html", context)

@@ -7,3 +7,10 @@ Apple's notifications learn the outcomes (`follow`, `notifications`). Nothing wa
 """
 
 from __future__ import annotations
+
+
+def reconcile_token(**kwargs):
+    """Reconcile a token now, in the foreground (see sync.reconcile.foreground)."""
+    from sync.reconcile.foreground import reconcile_token as foreground_reconcile
+
+    return foreground_reconcile(**kwargs)

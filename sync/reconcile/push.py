@@ -25,7 +25,6 @@ from assignments.invitations import InvitationError, invitations_send
 from assignments.license_records import UserRow
 from assignments.models import AppleUser, GroupAssignment, License
 from assignments.plan import book_plan, books_to_plan, licenses_stranded
-from assignments.services import licenses_kept_refresh
 from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
@@ -108,6 +107,7 @@ class Push:
         self.client = client
         self.clock = clock
         self.deadline = clock() + budget
+        self.hard_deadline = self.deadline + budget  # to fill a request, at most this late
         self.prefix = client_user_id_prefix()
         self.now = timezone.now()
         self.counts: dict[str, int] = {}
@@ -161,14 +161,24 @@ class Push:
                 logger.warning("Reconcile of book %s failed: %s", ebook.pk, error)
             run.book_cursor = ebook.pk
             run.progress_done += 1
-            if self.granted_people >= PEOPLE_PER_SLICE or self.clock() > self.deadline:
+            late = self.clock() > self.deadline
+            # Books wait for others going to the same people until a request is full
+            # (maxAssets books), so the step sends the fewest requests Apple's limits allow.
+            full = self._grants_aligned() or self.clock() > self.hard_deadline
+            if full and (late or self.granted_people >= PEOPLE_PER_SLICE):
                 self._grants_send()
             if not self._save_progress():
                 return False
-            if self.clock() > self.deadline:
+            if late and not self.grants:
                 return True
         self._grants_send()
         return False
+
+    def _grants_aligned(self) -> bool:
+        if not self.grants:
+            return True
+        size = self.client.service_config().limits.max_assets or 1
+        return all(len(ebooks) % size == 0 for ebooks, _ in self.grants.values())
 
     def _grants_send(self) -> None:
         """Ask Apple for the licenses gathered so far, books with the same people together."""
@@ -244,7 +254,7 @@ class Push:
             ).values_list("person_id", flat=True)
         ]
         records.install_requests_record(ebook=ebook, person_ids=licensed)
-        licenses_kept_refresh(ebook_ids=[ebook.pk])
+        # Kept flags change with assignments and memberships: their services set them.
 
     def _stranded_resolve(self, ebook: EBook) -> None:
         """Pending licenses with no event id (a worker died before storing it): ask Apple."""
@@ -286,6 +296,22 @@ class Push:
         self._register([u for u in rows if u.status == AppleUser.Status.PENDING and not u.event_id])
         self._add(invitations_sent=invitations_send(users=rows, client=self.client))
         invited = [u for u in rows if u.status == AppleUser.Status.REGISTERED]
+        joined = [u for u in rows if u.status == AppleUser.Status.ASSOCIATED]
+        # The true reason first: people past the licenses left are short, not just waiting
+        # (those who joined come first; the last synced count decides, no extra request).
+        room = None if ebook.unlimited else max(ebook.available_count - len(joined), 0)
+        invited, short_invited = (invited, []) if room is None else (invited[:room], invited[room:])
+        records.licenses_set_state(
+            token=self.token,
+            ebook=ebook,
+            users=short_invited,
+            state=State.NOT_ENOUGH,
+            at=self.now,
+            error_number=NOT_ENOUGH_LICENSES,
+            error_message="Not enough licenses left for this book; buy more to cover everyone. "
+            "(They have not accepted Apple's invitation yet either.)",
+        )
+        self._add(shortfall=len(short_invited))
         records.licenses_set_state(
             token=self.token,
             ebook=ebook,
@@ -293,9 +319,12 @@ class Push:
             state=State.WAITING_INVITATION,
             at=self.now,
         )
-        failed_users = AppleUser.objects.filter(
-            pk__in=[u.pk for u in rows if u.status == AppleUser.Status.FAILED]
-        ).values_list("pk", "error")
+        failed_pks = [u.pk for u in rows if u.status == AppleUser.Status.FAILED]
+        failed_users = (
+            AppleUser.objects.filter(pk__in=failed_pks).values_list("pk", "error")
+            if failed_pks
+            else []
+        )
         for pk, error in failed_users:
             records.licenses_set_state(
                 token=self.token,
@@ -305,7 +334,6 @@ class Push:
                 at=self.now,
                 error_message=f"The person could not be registered with Apple: {error}",
             )
-        joined = [u for u in rows if u.status == AppleUser.Status.ASSOCIATED]
         if joined:
             self._license(ebook, joined)
 
@@ -406,9 +434,11 @@ class Push:
         records.licenses_set_state(
             token=self.token, ebook=ebook, users=granted, state=State.PENDING, at=self.now
         )
-        ebooks, _ = self.grants.setdefault(tuple(u.client_user_id for u in granted), ([], granted))
-        ebooks.append(ebook)
-        self.granted_people += len(granted)
+        key = tuple(u.client_user_id for u in granted)
+        if key not in self.grants:
+            self.grants[key] = ([], granted)
+            self.granted_people += len(granted)
+        self.grants[key][0].append(ebook)
 
     def _associate(self, ebooks: list[EBook], users: list[UserRow]) -> None:
         by_key = {AssetKey(e.adam_id, e.pricing_param): e for e in ebooks}

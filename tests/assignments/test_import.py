@@ -12,7 +12,7 @@ from assignments.directory_import import (
     people_import,
 )
 from assignments.models import Device, License, Membership, Person, UserGroup
-from config.setup import demo_directory_ensure
+from sync.setup import demo_directory_ensure
 from tests.factories import (
     EBookFactory,
     GroupAssignmentFactory,
@@ -216,11 +216,17 @@ def test_devices_with_unknown_owner_or_bad_boolean_fail_the_file():
     assert not Device.objects.exists()
 
 
-def test_groups_and_devices_are_skipped_when_people_fail():
-    outcome = directory_import(people=b"email\nnot-an-email\n", groups=GROUPS, devices=DEVICES)
+def test_one_bad_file_saves_nothing_from_any_file_and_every_file_is_checked():
+    outcome = directory_import(
+        people=PEOPLE + b"not-an-email,,,,\n",
+        groups=GROUPS,
+        devices=DEVICES + b"DMQ9,,,,,sometimes\n",
+    )
     assert not outcome.ok
-    assert [bool(r.skipped) for r in outcome.files] == [False, True, True]
+    assert [r.ok for r in outcome.files] == [False, True, False]
+    assert not Person.objects.exists()
     assert not UserGroup.objects.exists()
+    assert not Device.objects.exists()
 
 
 def test_command_imports_and_reports(tmp_path, capsys):

@@ -32,7 +32,10 @@ def test_apps_declare_their_own_permissions():
 
 
 def test_portal_admins_manage_people_who_sign_in():
-    assert {"auth.add_user", "auth.change_user", "auth.view_user"} <= _permissions(PORTAL_ADMINS)
+    # Through the Staff members page (roles only), never Django's user and group permissions.
+    staff = {"staff.add_staffmember", "staff.change_staffmember", "staff.view_staffmember"}
+    assert staff <= _permissions(PORTAL_ADMINS)
+    assert not {p for p in _permissions(PORTAL_ADMINS) if p.startswith("auth.")}
 
 
 def test_roles_keep_their_permissions_after_a_second_migrate():
@@ -45,12 +48,12 @@ def test_roles_keep_their_permissions_after_a_second_migrate():
 
 def test_sync_restores_a_permission_removed_by_hand_and_drops_an_undeclared_one():
     group = Group.objects.get(name=PORTAL_ADMINS)
-    group.permissions.remove(Permission.objects.get(codename="add_user"))
+    group.permissions.remove(Permission.objects.get(codename="add_staffmember"))
     Group.objects.get(name=OPERATORS).permissions.add(
         Permission.objects.get(codename="delete_user")
     )
     roles_sync()
-    assert "auth.add_user" in _permissions(PORTAL_ADMINS)
+    assert "staff.add_staffmember" in _permissions(PORTAL_ADMINS)
     assert "auth.delete_user" not in _permissions(OPERATORS)
 
 

@@ -32,6 +32,12 @@ VARIABLES = [
     "BEHIND_PROXY",
     "HEALTHZ_TIMEOUT",
     "DEFAULT_FROM_EMAIL",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_SSL_REDIRECT",
+    "LOGIN_FAILURE_LIMIT",
+    "LOGIN_COOLOFF_MINUTES",
 ]
 
 
@@ -88,6 +94,8 @@ def test_every_variable_is_parsed(load):
         CSRF_TRUSTED_ORIGINS="https://books.example.org",
         BEHIND_PROXY="yes",
         HEALTHZ_TIMEOUT="9",
+        LOGIN_FAILURE_LIMIT="7",
+        LOGIN_COOLOFF_MINUTES="30",
     )
     assert settings["DEBUG"] is False
     assert settings["SECRET_KEY"] == "s3cret-value"
@@ -114,6 +122,8 @@ def test_every_variable_is_parsed(load):
     assert settings["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["HEALTHZ_TIMEOUT"] == 9
+    assert settings["AXES_FAILURE_LIMIT"] == 7
+    assert settings["AXES_COOLOFF_TIME"].total_seconds() == 30 * 60
 
 
 def test_celery_broker_url_wins_over_redis_url(load):

@@ -37,12 +37,34 @@ def browser():
         browser.close()
 
 
+VIEWPORT = {"width": 1280, "height": 800}  # the laptop screen the portal must fit (issue 14)
+REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context()
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     yield page
     context.close()
+
+
+def assert_fits(page) -> None:
+    """The page does not scroll sideways at 1,280 px: every column that matters is on screen."""
+    sizes = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert sizes[0] <= sizes[1], f"{page.url} scrolls sideways: {sizes[0]} > {sizes[1]} px"
+    # The admin wraps result tables in a box that scrolls on its own: clipped columns too.
+    clipped = page.evaluate(
+        """[...document.querySelectorAll('#changelist .results, .module, fieldset')]
+             .filter(e => e.scrollWidth > e.clientWidth + 1)
+             .map(e => (e.id || e.className) + ' ' + e.scrollWidth + '>' + e.clientWidth
+                  + ' widest: ' + [...e.querySelectorAll('*')].filter(c =>
+                      c.getBoundingClientRect().right > e.getBoundingClientRect().right + 1)
+                    .slice(0, 3).map(c => c.tagName + '.' + c.className).join(','))"""
+    )
+    assert not clipped, f"{page.url} clips a box sideways: {clipped}"
 
 
 # --- helpers shared by the browser tests ----------------------------------------------------
@@ -75,12 +97,16 @@ def sign_in(live_server, page):
 
 
 @pytest.fixture
-def screenshot(page, tmp_path):
-    """Save a full-page screenshot; to $E2E_SCREENSHOT_DIR when set (to look at), else tmp."""
-    folder = Path(os.environ.get("E2E_SCREENSHOT_DIR") or tmp_path)
+def screenshot(page):
+    """Save a full-page screenshot under var/screenshots/ (or $E2E_SCREENSHOT_DIR), git-ignored.
+
+    Every screen saved is also checked for sideways scrolling at 1,280 px.
+    """
+    folder = Path(os.environ.get("E2E_SCREENSHOT_DIR") or REPO / "var" / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
 
     def _shot(name: str) -> Path:
+        assert_fits(page)
         path = folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (
     SCALE,
+    CpuMeter,
     bench_database,
     django_setup,
     drop_database,
@@ -29,11 +30,11 @@ from benchlib import (
 )
 
 
-def report(label: str, seconds: float, rows: int, requests_made: int) -> None:
+def report(label: str, seconds: float, rows: int, requests_made: int, cpu: CpuMeter) -> None:
     rate = rows / seconds if seconds else 0
     print(
-        f"{label:<34} {seconds:8.2f} s  {rows:>9} rows  {rate:>9.0f} rows/s  "
-        f"{requests_made:>5} Apple requests  peak RSS {peak_rss_mb():.0f} MB",
+        f"{label:<30} {seconds:7.2f} s  {rows:>8} rows  {rate:>7.0f} rows/s  "
+        f"{requests_made:>4} Apple requests  peak RSS {peak_rss_mb():.0f} MB  {cpu.summary()}",
         flush=True,
     )
 
@@ -78,36 +79,38 @@ def main() -> None:
             client = client_for_token(token)
             t0 = time.perf_counter()
             rows = 0
-            for paged in (
-                client.assets(product_type="Book", parallel=5),
-                client.users(active_only=True, parallel=5),
-                client.assignments(parallel=5),
-            ):
-                for page in paged.pages():
-                    rows += len(page)
+            with CpuMeter(database=pg_name, helper_pid=simulator.pid) as cpu:
+                for paged in (
+                    client.assets(product_type="Book", parallel=5),
+                    client.users(active_only=True, parallel=5),
+                    client.assignments(parallel=5),
+                ):
+                    for page in paged.pages():
+                        rows += len(page)
             limit_s = time.perf_counter() - t0
-            report("(a) limit: client only", limit_s, rows, client.request_count)
+            report("(a) limit: client only", limit_s, rows, client.request_count, cpu)
 
-            def timed_sync(label: str, *, full: bool) -> tuple[float, SyncRun]:
+            def timed_sync(label: str, *, full: bool) -> tuple[float, SyncRun, CpuMeter]:
                 run = sync_request(
                     token=token, trigger=SyncRun.Trigger.COMMAND, full=full, enqueue=False
                 ).run
                 t0 = time.perf_counter()
-                run = sync_services.sync_run_execute(run_id=run.pk)
+                with CpuMeter(database=pg_name, helper_pid=simulator.pid) as cpu:
+                    run = sync_services.sync_run_execute(run_id=run.pk)
                 seconds = time.perf_counter() - t0
                 if run.state != SyncRun.State.SUCCEEDED:
                     raise SystemExit(f"{label} failed: {run.error_message}")
                 rows = run.books_added + run.books_updated + run.users_seen + run.licenses_seen
-                report(label, seconds, rows, run.apple_requests)
-                return seconds, run
+                report(label, seconds, rows, run.apple_requests, cpu)
+                return seconds, run, cpu
 
-            full_s, _ = timed_sync("(b) full sync", full=True)
-            nochange_s, nochange = timed_sync("(c) incremental, no change", full=False)
+            full_s, _, full_cpu = timed_sync("(b) full sync", full=True)
+            nochange_s, nochange, _ = timed_sync("(c) incremental, no change", full=False)
             requests.post(
                 f"{sim_url}/_sim/assignments",
                 json={"token": content, "count": 1000, "prefix": prefix},
             ).raise_for_status()
-            delta_s, _ = timed_sync("(d) incremental, 1,000 new", full=False)
+            delta_s, _, _ = timed_sync("(d) incremental, 1,000 new", full=False)
     finally:
         simulator_stop(simulator)
         drop_database(pg_name)
@@ -116,7 +119,9 @@ def main() -> None:
     print(
         f"bench_sync ratio={ratio:.2f} full_s={full_s:.2f} limit_s={limit_s:.2f} "
         f"rss_mb={peak_rss_mb():.0f} nochange_s={nochange_s:.2f} "
-        f"nochange_requests={nochange.apple_requests} delta_s={delta_s:.2f}"
+        f"nochange_requests={nochange.apple_requests} delta_s={delta_s:.2f} "
+        f"full_cpu_python_s={full_cpu.python_s:.1f} full_cpu_db_s={full_cpu.database_s:.1f} "
+        f"full_cpu_simulator_s={full_cpu.helper_s:.1f}"
     )
 
 

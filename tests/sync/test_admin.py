@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from ebooks.models import EBook
 from sync.models import SyncRun
 from tokens.models import VppToken
 
@@ -99,6 +100,46 @@ def test_failed_run_page_shows_the_error(portal_admin_client, apple, vpp_token, 
 
 def test_token_list_shows_last_sync(portal_admin_client, apple, vpp_token, sync_now):
     sync_now(vpp_token)
+    sync_now(vpp_token)  # the second run changes nothing: the column still shows the totals
     page = portal_admin_client.get(reverse("admin:tokens_vpptoken_changelist")).content.decode()
-    assert "ok: " in page
-    assert VppToken.objects.get().book_count > 0
+    token = VppToken.objects.get()
+    books = EBook.objects.filter(token=token, gone_at__isnull=True)
+    total = sum(books.values_list("total_count", flat=True))
+    assigned = sum(books.values_list("assigned_count", flat=True))
+    assert token.book_count > 0 and total > 0
+    assert ">OK</span>" in page
+    assert f"{token.book_count} books · {total} licenses, {assigned} assigned" in page
+
+
+def test_uploading_a_token_queues_its_first_sync_and_says_so(portal_admin_client, token_file):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = portal_admin_client.post(
+        reverse("admin:tokens_vpptoken_add"),
+        {
+            "token_file": SimpleUploadedFile("t.vpptoken", token_file()),
+            "apple_id": "books@springfield.example",
+            "account_type": "education",
+            "name": "",
+        },
+        follow=True,
+    )
+    run = SyncRun.objects.get()
+    assert (run.token, run.state, run.requested_by) == (
+        VppToken.objects.get(),
+        SyncRun.State.QUEUED,
+        response.wsgi_request.user,
+    )
+    page = response.content.decode()
+    assert "Its first sync is queued" in page
+    assert reverse("admin:sync_syncrun_change", args=[run.pk]) in page
+
+
+def test_the_sync_now_action_comes_from_the_tokens_hook_registry(operator, license_viewer):
+    from tokens.hooks import token_actions_for
+
+    assert [a.name for a in token_actions_for(operator)] == [
+        "sync_now_action",
+        "reconcile_now_action",  # the reconciler's, registered the same way
+    ]
+    assert token_actions_for(license_viewer) == []

@@ -135,3 +135,36 @@ def apple_token_content(token: VppToken) -> str:
     from tokens.crypto import decrypt
 
     return decrypt(token.secret_ciphertext)
+
+
+def test_an_alert_that_reached_nobody_says_so_in_red(
+    apple, token_file, portal_admin, portal_admin_client
+):
+    from django.urls import reverse
+
+    token = token_import(
+        file_bytes=token_file(days=90), apple_id="b@springfield.example", account_type="education"
+    )
+    tokens_check_all(now=_days_before_expiry(token, 5))
+    assert mail.outbox == []
+    assert TokenAlert.objects.get(kind="7d").recipients == 0
+
+    page = portal_admin_client.get(reverse("admin:index")).content.decode()
+    assert "portal-banner--error" in page
+    assert "reached nobody: no portal admin has an email address" in page
+    detail = portal_admin_client.get(reverse("admin:tokens_vpptoken_change", args=[token.pk]))
+    assert detail.content.decode().count("reached nobody") == 2  # banner + the 7-day alert only
+
+    portal_admin.email = "admin@springfield.example"
+    portal_admin.save()
+    page = portal_admin_client.get(reverse("admin:index")).content.decode()
+    assert "reached nobody: no portal admin" not in page
+
+
+def test_an_alert_that_went_out_lists_its_recipients(token, portal_admin_client):
+    from django.urls import reverse
+
+    tokens_check_all(now=_days_before_expiry(token, 5))
+    page = portal_admin_client.get(reverse("admin:tokens_vpptoken_change", args=[token.pk]))
+    assert "7 days left — 1 recipient" in page.content.decode()
+    assert "reached nobody" not in page.content.decode()

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from assignments.models import GroupAssignment, UserGroup
 from assignments.selectors import assignment_preview
-from assignments.services import group_assignment_create
+from assignments.services import group_assignment_create, group_assignment_validate
 from ebooks.models import EBook
 
 
@@ -35,8 +35,10 @@ class Command(BaseCommand):
             user_group = UserGroup.objects.get(name=group)
         except UserGroup.DoesNotExist:
             raise CommandError(f"No user group is named “{group}”.") from None
-        if cap is not None and cap < 1:
-            raise CommandError("--cap must be at least 1.")
+        try:
+            group_assignment_validate(ebook=ebook, groups=[user_group], intent=intent, cap=cap)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
         preview = assignment_preview(ebook=ebook, groups=[user_group], cap=cap)
         self.stdout.write(f"Book: {ebook} (adamId {ebook.adam_id}, token “{ebook.token}”)")
         self.stdout.write(f"Group: {user_group.name} — intent {intent}")
@@ -78,10 +80,5 @@ class Command(BaseCommand):
         if len(found) > 1:
             raise CommandError(
                 f"Book {adam_id} has several editions; choose one with --pricing STDQ or PLUS."
-            )
-        if found[0].gone_at is not None:
-            raise CommandError(
-                f"“{found[0]}” is no longer in its token (moved or refunded); "
-                "it cannot be assigned."
             )
         return found[0]

@@ -17,30 +17,44 @@ from config.roles import PORTAL_ADMINS
 @dataclass(frozen=True)
 class AdminLogin:
     username: str
+    email: str
     password: str | None  # None when the account existed before and its password is unknown
+
+
+def admin_email(*, username: str = "admin") -> str:
+    """The first admin's email address, or "" when the account is new or has none."""
+    user = get_user_model().objects.filter(username=username).only("email").first()
+    return user.email if user is not None else ""
 
 
 def _password_file():
     return settings.VAR_DIR / "admin-login.txt"
 
 
-def admin_ensure(*, username: str = "admin") -> AdminLogin:
-    """Create the first superuser once; later calls return the login recorded at creation."""
+def admin_ensure(*, username: str = "admin", email: str = "") -> AdminLogin:
+    """Create the first superuser once; later calls return the login recorded at creation.
+
+    An email given later is added to an admin that has none, so alerts reach somebody.
+    """
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
     if user is not None:
+        if email and not user.email:
+            user.email = email
+            user.save(update_fields=["email"])
         recorded = _password_file()
         if recorded.is_file() and user.check_password(recorded.read_text().strip()):
-            return AdminLogin(username=username, password=recorded.read_text().strip())
-        return AdminLogin(username=username, password=None)
+            password = recorded.read_text().strip()
+            return AdminLogin(username=username, email=user.email, password=password)
+        return AdminLogin(username=username, email=user.email, password=None)
     password = secrets.token_urlsafe(12)
-    user = user_model.objects.create_superuser(username=username, email="", password=password)
+    user = user_model.objects.create_superuser(username=username, email=email, password=password)
     user.groups.add(Group.objects.get(name=PORTAL_ADMINS))
     recorded = _password_file()
     recorded.parent.mkdir(parents=True, exist_ok=True)
     recorded.touch(mode=0o600)
     recorded.write_text(password + "\n")
-    return AdminLogin(username=username, password=password)
+    return AdminLogin(username=username, email=email, password=password)
 
 
 DEMO_ORG = "Springfield Public Schools"

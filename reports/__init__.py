@@ -1,0 +1,1 @@
+"""The read side: dashboards, history, forecasts, low-stock alerts and CSV exports."""

@@ -1,0 +1,229 @@
+"""Book page, person ledger, leavers and the invitation funnel on crafted data."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from assignments.models import AppleUser, InstallRequest, License
+from tests.factories import (
+    AppleUserFactory,
+    DeviceFactory,
+    EBookFactory,
+    GroupAssignmentFactory,
+    LicenseFactory,
+    PersonFactory,
+    UserGroupFactory,
+)
+from tests.reports.conftest import figures
+
+pytestmark = pytest.mark.django_db
+
+
+def _csv(response) -> list[dict]:
+    return list(
+        csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode().lstrip("\ufeff")))
+    )
+
+
+# --- book page ------------------------------------------------------------------------------
+
+
+def test_book_page_counts_link_to_the_licenses_behind_them(district, viewer_client):
+    page = viewer_client.get(reverse("admin:ebooks_ebook_change", args=[district.low.pk]))
+    html = page.content.decode()
+    shown = figures(html)
+    assert shown["holders"][0] == 1  # Alice
+    assert shown["waiting"][0] == 1
+    assert shown["failed"][0] == 1
+    assert shown["shortfall"][0] == 0
+    holders = viewer_client.get(shown["holders"][1]).content.decode()
+    assert "alice@x.example" in holders
+    assert "Year 7" in html and "Available" in html  # the assignment and its intent
+    assert "running low" in html
+    assert "cover" in html
+
+
+def test_book_page_install_summary_by_person_and_device(viewer_client):
+    book = EBookFactory()
+    people = [PersonFactory() for _ in range(3)]
+    for person in people:
+        LicenseFactory(ebook=book, person=person)
+    a, b = DeviceFactory(owner=people[0]), DeviceFactory(owner=people[0])
+    InstallRequest.objects.create(device=a, ebook=book, person=people[0], state="installed")
+    InstallRequest.objects.create(device=b, ebook=book, person=people[0], state="failed")
+    InstallRequest.objects.create(
+        device=DeviceFactory(owner=people[1]), ebook=book, person=people[1], state="pending"
+    )
+    from reports.selectors import book_report
+
+    report = book_report(ebook=book)
+    assert report.installs_by_state == {"installed": 1, "failed": 1, "pending": 1}
+    assert report.install_people["installed"] == 1
+    assert report.install_people["failed"] == 1
+    assert report.install_people["pending"] == 1
+    assert report.install_people["not_installed"] == 2  # people[1] and people[2]
+    page = viewer_client.get(reverse("admin:ebooks_ebook_change", args=[book.pk]))
+    assert "Install status" in page.content.decode()
+
+
+def test_book_page_lists_people_waiting_and_the_shortfall(viewer_client):
+    book = EBookFactory(total_count=1, assigned_count=1, available_count=0)
+    waiting = LicenseFactory(ebook=book, state=License.State.WAITING_INVITATION)
+    LicenseFactory(ebook=book, state=License.State.NOT_ENOUGH)
+    html = viewer_client.get(reverse("admin:ebooks_ebook_change", args=[book.pk])).content.decode()
+    assert waiting.person.email in html
+    assert figures(html)["shortfall"][0] == 1
+
+
+def test_book_page_stays_within_a_query_budget(
+    district, viewer_client, django_assert_max_num_queries
+):
+    url = reverse("admin:ebooks_ebook_change", args=[district.low.pk])
+    with django_assert_max_num_queries(30):
+        assert viewer_client.get(url).status_code == 200
+
+
+# --- ledger ---------------------------------------------------------------------------------
+
+
+def test_ledger_shows_token_since_assignment_kept_and_installs(district, viewer_client):
+    url = reverse("admin:assignments_person_change", args=[district.alice.pk])
+    html = viewer_client.get(url).content.decode()
+    ledger = html[html.index("report-ledger") :]
+    assert "Low Book" in ledger and "Main" in ledger
+    assert "Year 7" in ledger and "(Available)" in ledger
+    assert "Installed" in ledger
+    bob = viewer_client.get(reverse("admin:assignments_person_change", args=[district.bob.pk]))
+    bob_ledger = bob.content.decode()[bob.content.decode().index("report-ledger") :]
+    assert "Plenty Book" in bob_ledger
+    assert "yes — kept" in bob_ledger
+    assert "no current assignment" in bob_ledger
+
+
+def test_ledger_exports_the_same_rows(district, viewer_client):
+    rows = _csv(viewer_client.get(reverse("reports:ledger_export", args=[district.bob.pk])))
+    assert [(r["book"], r["kept"], r["token"]) for r in rows] == [("Plenty Book", "yes", "Main")]
+
+
+def test_person_page_stays_within_a_query_budget(
+    district, viewer_client, django_assert_max_num_queries
+):
+    url = reverse("admin:assignments_person_change", args=[district.alice.pk])
+    with django_assert_max_num_queries(30):
+        assert viewer_client.get(url).status_code == 200
+
+
+# --- leavers --------------------------------------------------------------------------------
+
+
+def test_leavers_lists_inactive_people_who_still_hold_licenses(district, viewer_client):
+    extra = PersonFactory(email="dan@x.example", active=False)
+    LicenseFactory(person=extra, ebook=district.low)
+    LicenseFactory(person=extra, ebook=district.plenty, state=License.State.PENDING)
+    html = viewer_client.get(reverse("reports:leavers")).content.decode()
+    assert figures(html)["leavers"][0] == 2
+    assert "bob@x.example" in html and "dan@x.example" in html
+    assert "carol@x.example" not in html  # her only license failed: she holds nothing
+    assert "alice@x.example" not in html  # still here
+    rows = _csv(viewer_client.get(reverse("reports:leavers"), {"format": "csv"}))
+    dan = next(r for r in rows if r["email"] == "dan@x.example")
+    assert dan["licenses held"] == "2"
+    assert dan["books"] == "Low Book; Plenty Book"
+    assert {r["email"] for r in rows} == {"bob@x.example", "dan@x.example"}
+
+
+# --- funnel ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def funnel_book():
+    """Six people targeted, each stuck at a different step (one made it all the way)."""
+    book = EBookFactory(title="Funnel Book")
+    token = book.token
+    people = [PersonFactory(email=f"f{i}@x.example") for i in range(6)]
+    group = UserGroupFactory(name="Readers", members=people)
+    GroupAssignmentFactory(ebook=book, group=group)
+    now = timezone.now()
+    # f0: targeted only. f1: invited. f2: joined, waiting for a license.
+    AppleUserFactory(token=token, person=people[1], invitation_sent_at=now - timedelta(days=9))
+    AppleUserFactory(token=token, person=people[2], status=AppleUser.Status.ASSOCIATED)
+    LicenseFactory(ebook=book, person=people[2], state=License.State.NOT_ENOUGH)
+    # f3: licensed, not installed. f4: installed. f5: managed Apple ID, licensed.
+    for person in people[3:5]:
+        AppleUserFactory(token=token, person=person, status=AppleUser.Status.ASSOCIATED)
+        LicenseFactory(ebook=book, person=person, assigned_at=now - timedelta(days=2))
+    InstallRequest.objects.create(
+        device=DeviceFactory(owner=people[4]), ebook=book, person=people[4], state="installed"
+    )
+    people[5].managed_apple_id = "f5@appleid.x.example"
+    people[5].save()
+    AppleUserFactory(token=token, person=people[5], managed=True)
+    LicenseFactory(ebook=book, person=people[5])
+    # Someone outside the group holds nothing and is not counted.
+    PersonFactory()
+    return book, group, people
+
+
+def test_funnel_counts_narrow_step_by_step(funnel_book, viewer_client):
+    from reports.funnel import funnel_read
+
+    book, group, _ = funnel_book
+    steps = {s.key: (s.reached, s.stuck) for s in funnel_read(ebook=book)}
+    assert steps == {
+        "targeted": (6, 1),
+        "registered": (5, 1),
+        "accepted": (4, 1),
+        "licensed": (3, 2),
+        "installed": (1, 0),
+    }
+    assert {s.key: s.reached for s in funnel_read(ebook=book, group=group)} == {
+        k: v[0] for k, v in steps.items()
+    }
+
+
+def test_funnel_page_lists_who_is_stuck_and_since_when(funnel_book, viewer_client):
+    book, group, people = funnel_book
+    url = reverse("reports:funnel")
+    html = viewer_client.get(url, {"ebook": book.pk, "step": "registered"}).content.decode()
+    stuck = html[html.index("Stuck at") :]
+    assert people[1].email in stuck and people[0].email not in stuck
+    invited = people[1].apple_users.get().invitation_sent_at
+    assert f"{invited:%-d %b %Y}" in stuck  # since when: the invitation went out
+    licensed = viewer_client.get(url, {"ebook": book.pk, "step": "licensed"}).content.decode()
+    stuck = licensed[licensed.index("Stuck at") :]
+    assert "f3@x.example" in stuck and "f5@x.example" in stuck and "f4@x.example" not in stuck
+    rows = _csv(viewer_client.get(url, {"ebook": book.pk, "group": group.pk, "format": "csv"}))
+    assert {(r["step"], r["email"]) for r in rows} == {
+        ("Targeted", "f0@x.example"),
+        ("Registered", "f1@x.example"),
+        ("Accepted", "f2@x.example"),
+        ("Licensed", "f3@x.example"),
+        ("Licensed", "f5@x.example"),
+    }
+
+
+def test_funnel_with_a_bad_id_gets_a_clear_answer(viewer_client):
+    response = viewer_client.get(reverse("reports:funnel"), {"ebook": "abc"})
+    assert response.status_code == 400
+    assert viewer_client.get(reverse("reports:funnel"), {"ebook": 999999}).status_code == 404
+
+
+def test_group_funnel_shows_each_assigned_book(funnel_book, viewer_client):
+    book, group, _ = funnel_book
+    html = viewer_client.get(reverse("reports:funnel"), {"group": group.pk}).content.decode()
+    row = html[html.index(f'data-book="{book.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Funnel Book" in row
+    assert [int(n) for n in __import__("re").findall(r"<td>(\d+)</td>", row)] == [6, 5, 4, 3, 1]
+
+
+def test_group_page_links_to_its_funnel(funnel_book, viewer_client):
+    _, group, _ = funnel_book
+    html = viewer_client.get(reverse("admin:assignments_usergroup_change", args=[group.pk]))
+    assert f"/admin/reports/funnel/?group={group.pk}" in html.content.decode()

@@ -1,0 +1,63 @@
+"""Daily history: one row per book per day, written by the beat task, by every sync, backfilled."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from reports.models import BookSnapshot, TokenSnapshot
+from reports.services import snapshots_backfill, snapshots_write
+from tests.factories import EBookFactory, VppTokenFactory
+
+pytestmark = pytest.mark.django_db
+DAY = date(2026, 3, 1)
+
+
+def test_snapshot_records_each_book_once_per_day_and_updates_in_place():
+    token = VppTokenFactory()
+    book = EBookFactory(token=token, total_count=50, assigned_count=10, available_count=40)
+    EBookFactory(token=token, gone=True)  # left the token: no history
+    assert snapshots_write(day=DAY) == 1
+    book.assigned_count, book.available_count = 12, 38
+    book.save()
+    snapshots_write(day=DAY)
+    row = BookSnapshot.objects.get(ebook=book, day=DAY)
+    assert (row.total, row.assigned, row.available, row.retired) == (50, 12, 38, 0)
+    assert BookSnapshot.objects.count() == 1
+    totals = TokenSnapshot.objects.get(token=token, day=DAY)
+    assert (totals.books, totals.total, totals.assigned, totals.available) == (1, 50, 12, 38)
+
+
+def test_snapshot_of_one_token_leaves_the_others_alone():
+    first, second = EBookFactory(), EBookFactory()
+    snapshots_write(token_ids=[first.token_id], day=DAY)
+    assert list(BookSnapshot.objects.values_list("ebook_id", flat=True)) == [first.pk]
+    assert not TokenSnapshot.objects.filter(token=second.token).exists()
+
+
+def test_backfill_writes_a_rising_history_before_today_and_keeps_recorded_days():
+    book = EBookFactory(total_count=100, assigned_count=60, available_count=40)
+    snapshots_write(day=DAY - timedelta(days=1))  # a real reading the backfill must keep
+    written = snapshots_backfill(days=30, today=DAY)
+    assert written == 30
+    rows = list(BookSnapshot.objects.filter(ebook=book).order_by("day"))
+    assert len(rows) == 30
+    assert rows[0].day == DAY - timedelta(days=30)
+    assert rows[0].assigned == 0
+    assert [r.assigned for r in rows[:-1]] == sorted(r.assigned for r in rows[:-1])
+    assert rows[-1].assigned == 60  # the real reading, not the backfill's 58
+    assert TokenSnapshot.objects.filter(token=book.token).count() == 30
+
+
+def test_a_sync_writes_todays_snapshot(apple, vpp_token, django_capture_on_commit_callbacks):
+    from sync.models import SyncRun
+    from sync.services import sync_request, sync_run_execute
+
+    run = sync_request(token=vpp_token, trigger=SyncRun.Trigger.COMMAND, enqueue=False).run
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_run_execute(run_id=run.pk)
+    books = vpp_token.ebooks.filter(gone_at__isnull=True).count()
+    assert books
+    assert BookSnapshot.objects.filter(ebook__token=vpp_token).count() == books
+    assert TokenSnapshot.objects.get(token=vpp_token).books == books

@@ -1,0 +1,54 @@
+"""The mirror tables have no row-level foreign keys: the anti-join after each run stands in."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from assignments.bulk_sql import mirror_orphans_count
+from assignments.models import AppleUser, License
+from ebooks.models import EBook
+from sync.models import SyncRun
+from tests.sync.test_engine import generated  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.django_db
+State = SyncRun.State
+
+
+def test_a_full_sync_leaves_no_orphan(generated, sync_now):  # noqa: F811
+    _, token, _ = generated()
+    assert sync_now(token, full=True).state == State.SUCCEEDED
+    assert License.objects.filter(token=token).exists()
+    assert set(mirror_orphans_count(token_id=token.pk).values()) == {0}
+
+
+def test_the_check_counts_each_kind_of_orphan(generated, sync_now):  # noqa: F811
+    _, token, _ = generated()
+    sync_now(token, full=True)
+    license = License.objects.filter(token=token).order_by("pk").first()
+    book = EBook.objects.filter(token=token).exclude(pk=license.ebook_id).first()
+    with connection.cursor() as cursor:  # a writer that bypasses Django, as a bug would
+        cursor.execute(
+            f"DELETE FROM {AppleUser._meta.db_table} WHERE id = %s", [license.apple_user_id]
+        )
+        cursor.execute(f"DELETE FROM {EBook._meta.db_table} WHERE id = %s", [book.pk])
+    orphans = mirror_orphans_count(token_id=token.pk)
+    held_by_user = License.objects.filter(apple_user_id=license.apple_user_id).count()
+    assert orphans["licenses without their Apple user"] == held_by_user > 0
+    assert (
+        orphans["licenses without their book"] == License.objects.filter(ebook_id=book.pk).count()
+    )
+    assert orphans["licenses without their person"] == 0
+
+
+def test_a_run_that_finds_an_orphan_fails_and_says_so(generated, sync_now):  # noqa: F811
+    _, token, _ = generated()
+    sync_now(token, full=True)
+    license = License.objects.filter(token=token).order_by("pk").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {AppleUser._meta.db_table} WHERE id = %s", [license.apple_user_id]
+        )
+    run = sync_now(token, full=True)
+    assert run.state == State.FAILED
+    assert "licenses without their Apple user" in run.error_message

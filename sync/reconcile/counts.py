@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.db import connection
+
 from apple.client import AppleClient
 from apple.types import Asset
 from ebooks.models import EBook
@@ -29,6 +31,7 @@ def ebooks_counts_apply(
     by_key = {a.key: a for a in assets}
     current = EBook.objects.filter(token=token, adam_id__in={k.adam_id for k in by_key})
     changed, same = [], []
+    stamp = connection.ops.adapt_datetimefield_value(at)
     for pk, adam_id, pricing, *counts in current.values_list(
         "pk", "adam_id", "pricing_param", *FIELDS[:4]
     ):
@@ -42,10 +45,17 @@ def ebooks_counts_apply(
             _count(asset.retired_count),
         ]
         if new != counts:
-            changed.append(EBook(pk=pk, **dict(zip(FIELDS[:4], new, strict=True)), counts_as_of=at))
+            changed.append((*new, stamp, pk))
         else:
             same.append(pk)
-    EBook.objects.bulk_update(changed, FIELDS, batch_size=500)
+    if changed:
+        # One prepared UPDATE per row: bulk_update's CASE per column grows with the batch.
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {EBook._meta.db_table} SET total_count = %s, assigned_count = %s, "  # noqa: S608
+                "available_count = %s, retired_count = %s, counts_as_of = %s WHERE id = %s",
+                changed,
+            )
     if stamp_all and same:
         EBook.objects.filter(pk__in=same).update(counts_as_of=at)
     return len(changed)

@@ -37,7 +37,7 @@ from tokens.services import token_apple_error_record
 logger = logging.getLogger(__name__)
 
 INVITATION_POLL = timedelta(minutes=5)  # without notifications: how often to look for joiners
-FOLLOW_UP_BUDGET = 5.0  # seconds a follow-up task works before handing over
+FOLLOW_UP_BUDGET = 2.0  # seconds a follow-up task works before handing over
 MAX_BACKOFF = 120.0
 GIVE_UP_AFTER = timedelta(hours=24)
 NOT_ENOUGH_LICENSES = 9709
@@ -259,13 +259,13 @@ def licenses_event_apply(
     result: FollowUp,
 ) -> None:
     """An association event ended: record who holds the book and who does not, and why."""
+    pending = License.objects.filter(event_id=event.event_id, state=License.State.PENDING)
+    ebook_ids = set(pending.values_list("ebook_id", flat=True).distinct())
     keys = dict(
         ((adam, pricing), pk)
-        for pk, adam, pricing in EBook.objects.filter(
-            token=token, licenses__event_id=event.event_id
+        for pk, adam, pricing in EBook.objects.filter(pk__in=ebook_ids).values_list(
+            "pk", "adam_id", "pricing_param"
         )
-        .distinct()
-        .values_list("pk", "adam_id", "pricing_param")
     )
     failed: dict[tuple[int | None, str], tuple[str, int | None, str]] = {}
     for failure in failures:
@@ -280,8 +280,9 @@ def licenses_event_apply(
             records.apple_user_needs_registration(
                 token=token, client_user_ids=failure.client_user_ids
             )
-        if failure.error_number in (UNKNOWN_USER, NOT_ENOUGH_LICENSES):
-            result.rerun = True
+        if failure.error_number == UNKNOWN_USER:
+            result.rerun = True  # registered again, then licensed; people short wait for
+            # more licenses (a count notification or the next sync), not for a retry loop
         books = [keys.get(tuple(k)) for k in failure.assets] or [None]
         for ebook_id in books:
             for cuid in failure.client_user_ids:

@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 export SIMULATOR_PORT ?= 9090
 export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
 export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
+export VPP_ARTWORK_HOSTS ?= mzstatic.com,apple.com,127.0.0.1
 
 .PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign bench-pages
 

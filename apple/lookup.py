@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from apple.types import BookMetadata
 
-__all__ = ["ARTWORK_SIZE", "parse_lookup", "pick_artwork"]
+__all__ = ["ARTWORK_SIZE", "clean_text", "parse_lookup", "pick_artwork"]
 
 # Covers are shown in lists and detail pages; ~600 px is sharp without being heavy.
 ARTWORK_SIZE = 600
 
 # iTunes image URLs end in e.g. /100x100bb.jpg; the store serves any size for the same path.
 _SIZED_URL = re.compile(r"/(\d+)x(\d+)(bb|cc|sr)?\.(\w+)$")
+_KEPT_CONTROLS = {"\n", "\t"}
+
+
+def clean_text(value: Any, *, multiline: bool = False) -> str:
+    """Store text without NUL or other control characters (PostgreSQL refuses NUL in text).
+
+    A title with a NUL made every sync of its token fail; one line unless multiline.
+    """
+    text = str(value or "").replace("\r\n", "\n")
+    kept = _KEPT_CONTROLS if multiline else set()
+    text = "".join(
+        char if char in kept or unicodedata.category(char) not in {"Cc", "Cs"} else " "
+        for char in text
+    )
+    return text.strip() if multiline else " ".join(text.split())
 
 
 def parse_lookup(data: Mapping[str, Any]) -> Iterator[BookMetadata]:
@@ -28,15 +44,15 @@ def parse_lookup(data: Mapping[str, Any]) -> Iterator[BookMetadata]:
         for item in results:
             adam_id = isinstance(item, Mapping) and (item.get("trackId") or item.get("id"))
             if adam_id:
-                yield _itunes_item(str(adam_id), item)
+                yield _itunes_item(clean_text(adam_id), item)
 
 
 def _legacy_item(adam_id: str, item: Mapping[str, Any]) -> BookMetadata:
     """One item of Apple's legacy contentMetadataLookup."""
     return BookMetadata(
-        adam_id=str(item.get("id") or adam_id),
-        title=str(item.get("name") or ""),
-        author=str(item.get("artistName") or ""),
+        adam_id=clean_text(item.get("id") or adam_id),
+        title=clean_text(item.get("name")),
+        author=clean_text(item.get("artistName")),
         genres=_genres(item.get("genreNames") or item.get("genres")),
         description=_description(item.get("description")),
         artwork_url=pick_artwork(item.get("artwork")),
@@ -51,8 +67,8 @@ def _itunes_item(adam_id: str, item: Mapping[str, Any]) -> BookMetadata:
     sized = [item.get(key) for key in ("artworkUrl512", "artworkUrl100", "artworkUrl60")]
     return BookMetadata(
         adam_id=adam_id,
-        title=str(item.get("trackName") or item.get("collectionName") or ""),
-        author=str(item.get("artistName") or ""),
+        title=clean_text(item.get("trackName") or item.get("collectionName")),
+        author=clean_text(item.get("artistName")),
         genres=_genres(item.get("genres")),
         description=_description(item.get("description")),
         artwork_url=pick_artwork([url for url in sized if url]),
@@ -67,14 +83,14 @@ def _genres(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
     names = (g.get("name") if isinstance(g, Mapping) else g for g in value)
-    return tuple(str(name) for name in names if name)
+    return tuple(clean_text(name) for name in names if name)
 
 
 def _description(value: Any) -> str:
     """A description given as a string or as {"standard": ...}."""
     if isinstance(value, Mapping):
         value = value.get("standard") or value.get("short") or ""
-    return str(value or "")
+    return clean_text(value, multiline=True)
 
 
 def pick_artwork(artwork: Any, size: int = ARTWORK_SIZE) -> str | None:

@@ -34,6 +34,7 @@ class PageCounts:
     ours: int = 0
     foreign: int = 0
     skipped: int = 0  # not a book, or a device assignment: out of this product's scope
+    orphans: int | None = None  # licenses written that point at nothing (None: not checked)
 
 
 def apple_users_upsert(
@@ -80,6 +81,7 @@ def licenses_upsert_from_apple(
     user_ids: dict[str, tuple[int, int | None]],
     prefix: str,
     seen_at: datetime,
+    check: bool = False,
 ) -> PageCounts:
     """Record the book licenses Apple says our users hold (a batch of assignment pages).
 
@@ -107,5 +109,5 @@ def licenses_upsert_from_apple(
             apple_user_ids_resolve(token_id=token.pk, client_user_ids=unknown, at=seen_at)
         )
     rows = [(ebook_id, *user_ids[c]) for ebook_id, c in wanted]
-    licenses_assigned_upsert(token_id=token.pk, rows=rows, at=seen_at)
+    counts.orphans = licenses_assigned_upsert(token_id=token.pk, rows=rows, at=seen_at, check=check)
     return counts

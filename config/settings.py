@@ -59,6 +59,8 @@ try:
     # The portal's public URL: when set, Apple's notifications are registered to
     # PUBLIC_URL/apple/notifications/<token-id>/ (empty: outcomes are learnt by polling).
     PUBLIC_URL = read_http_url("PUBLIC_URL", default="") if read_str("PUBLIC_URL") else ""
+    # Hosts book covers may be fetched from (a name also admits its subdomains).
+    VPP_ARTWORK_HOSTS = read_list("VPP_ARTWORK_HOSTS", default=["mzstatic.com", "apple.com"])
     # Comma-separated Fernet keys, newest first; checked by the tokens app's system check.
     VPP_TOKEN_KEY = read_str("VPP_TOKEN_KEY")
     # Seconds an SMTP server may take before an alert email counts as failed (and is retried).
@@ -116,6 +118,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_filters",
     "axes",
+    "csp",
     "tokens",
     "ebooks",
     "assignments",
@@ -142,9 +145,28 @@ MIDDLEWARE = [
     "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy on every page (django-csp): scripts only from our own static files,
+# never inline, so injected markup cannot run. Style attributes stay (badges, progress bars).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'self'"],
+    }
+}
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins

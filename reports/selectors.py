@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from assignments.models import (
     AppleUser,
-    BookOffer,
     Device,
     GroupAssignment,
     InstallRequest,
@@ -115,7 +115,7 @@ class Dashboard:
 def dashboard_read(*, now: datetime | None = None) -> Dashboard:
     """Every figure of the home dashboard."""
     now = now or timezone.now()
-    tokens = token_ids = _token_ids()
+    tokens = _token_ids()
     present = EBook.objects.filter(gone_at__isnull=True)
     low = present.filter(ebook_stock_q(level="low")).select_related("token")
     low_count = low.count()
@@ -128,9 +128,7 @@ def dashboard_read(*, now: datetime | None = None) -> Dashboard:
     empty = present.filter(ebook_stock_q(level="none"), pk__in=list(shortfall)).select_related(
         "token"
     )
-    invitations = AppleUser.objects.filter(
-        token_id__in=token_ids, status=AppleUser.Status.REGISTERED
-    )
+    invitations = AppleUser.objects.filter(token_id__in=tokens, status=AppleUser.Status.REGISTERED)
     ages = invitations.aggregate(
         total=Count("pk"),
         oldest=Min("invitation_sent_at"),
@@ -300,9 +298,16 @@ class BookReport:
     waiting_people: list[License]
     installs_by_state: dict[str, int]
     install_people: dict[str, int]
+
+    @property
+    def install_rows(self) -> list[tuple[str, str, int, int]]:
+        """(state, label, devices, people) for every install state, in the model's order."""
+        return [
+            (state, label, self.installs_by_state.get(state, 0), self.install_people[state])
+            for state, label in InstallRequest.State.choices
+        ]
+
     forecast: Forecast
-    holders_url_query: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def book_report(*, ebook: EBook, today: date | None = None) -> BookReport:
@@ -362,23 +367,35 @@ def leavers() -> QuerySet[Person]:
     return Person.objects.filter(Exists(holds), active=False)
 
 
+TITLES_SHOWN = 10  # per leaver; the ledger and the license list have the rest
+
+
 def leavers_with_holdings(*, limit: int = 100) -> list[Person]:
-    """Leavers with the count and titles of what they hold (two queries for the page)."""
+    """Leavers with the count and first titles of what they hold (two queries for the page)."""
     people = list(
         leavers()
-        .annotate(
-            held=Count("licenses", filter=Q(licenses__state__in=HELD_STATES)),
-        )
+        .annotate(held=Count("licenses", filter=Q(licenses__state__in=HELD_STATES)))
         .order_by("email")[:limit]
     )
+    _titles_attach(people, per_person=TITLES_SHOWN)
+    return people
+
+
+def _titles_attach(people: list[Person], *, per_person: int | None) -> None:
+    """Set .held_titles on each person: the titles of the books they hold, sorted."""
+    licences = License.objects.filter(person__in=[p.pk for p in people], state__in=HELD_STATES)
+    if per_person:
+        # A window keeps each person's first few titles in the database, not in Python.
+        licences = licences.annotate(
+            rank=Window(RowNumber(), partition_by=F("person_id"), order_by=F("ebook__title").asc())
+        ).filter(rank__lte=per_person)
     titles: dict[int, list[str]] = {}
-    for person_id, title, adam_id in License.objects.filter(
-        person__in=[p.pk for p in people], state__in=HELD_STATES
-    ).values_list("person_id", "ebook__title", "ebook__adam_id"):
+    for person_id, title, adam_id in licences.values_list(
+        "person_id", "ebook__title", "ebook__adam_id"
+    ):
         titles.setdefault(person_id, []).append(title or adam_id)
     for person in people:
         person.held_titles = sorted(titles.get(person.pk, []))
-    return people
 
 
 @dataclass(frozen=True)
@@ -422,15 +439,6 @@ def person_devices(*, person: Person) -> list[Device]:
     return list(Device.objects.filter(owner=person).order_by("serial_number"))
 
 
-def offers_without_license(*, person: Person) -> QuerySet[BookOffer]:
-    """Books offered to the person that they hold no license row for yet."""
-    return (
-        BookOffer.objects.filter(person=person)
-        .exclude(ebook__licenses__person=person)
-        .select_related("ebook")
-    )
-
-
 # --- token page -----------------------------------------------------------------------------
 
 
@@ -441,10 +449,6 @@ def token_books(*, token: VppToken, limit: int = 50) -> list[EBook]:
         .defer("cover", "description")
         .order_by("-assigned_count", "title")[:limit]
     )
-
-
-def latest_snapshot_day() -> date | None:
-    return TokenSnapshot.objects.aggregate(day=Max("day"))["day"]
 
 
 def leavers_iter(*, chunk: int = 1000):
@@ -459,12 +463,6 @@ def leavers_iter(*, chunk: int = 1000):
         )
         if not people:
             return
-        titles: dict[int, list[str]] = {}
-        for person_id, title, adam_id in License.objects.filter(
-            person__in=[p.pk for p in people], state__in=HELD_STATES
-        ).values_list("person_id", "ebook__title", "ebook__adam_id"):
-            titles.setdefault(person_id, []).append(title or adam_id)
-        for person in people:
-            person.held_titles = sorted(titles.get(person.pk, []))
-            yield person
+        _titles_attach(people, per_person=None)
+        yield from people
         last = people[-1].email

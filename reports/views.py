@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseBadRequest
@@ -37,8 +38,11 @@ def changelist_export(request, app_label: str, model_name: str):
     if key not in EXPORT_COLUMNS:
         raise Http404("This list has no CSV export.")
     model = apps.get_model(app_label, model_name)
-    model_admin = admin.site._registry.get(model)
-    if model_admin is None or not model_admin.has_view_permission(request):
+    try:
+        model_admin = admin.site.get_model_admin(model)
+    except NotRegistered:
+        raise Http404("This list has no CSV export.") from None
+    if not model_admin.has_view_permission(request):
         raise PermissionDenied
     try:
         changelist = model_admin.get_changelist_instance(request)
@@ -148,7 +152,11 @@ def funnel_view(request):
             header=["step", "reached", "stuck at this step", "email", "name", "since"],
             rows=funnel.funnel_csv_rows(ebook=ebook, group=group, funnel=result),
         )
-    stuck = funnel.stuck_people(ebook=ebook, group=group, step=step) if step else None
+    stuck, by_since = None, True
+    if step:
+        crowd = next((s.stuck for s in result if s.key == step), 0)
+        by_since = crowd <= funnel.SORT_BY_SINCE_UP_TO
+        stuck = funnel.stuck_people(ebook=ebook, group=group, step=step, by_since=by_since)
     return _page(
         request,
         "admin/reports/funnel.html",
@@ -158,6 +166,7 @@ def funnel_view(request):
         funnel=result,
         step=step,
         stuck=stuck,
+        by_since=by_since,
         groups=funnel.funnel_groups(ebook=ebook),
     )
 

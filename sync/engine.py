@@ -7,9 +7,10 @@ same state. The client reads ahead up to Apple's limit of five pages in parallel
 writer thread, with its own connection, writes the previous batch.
 
 The two big mirror tables (Apple users, licenses) carry no row-level foreign keys (see their
-models): at a million rows the per-row checks cost more than the rest of the write. A full
-run, and any run that wrote licenses, ends with a set-based anti-join (mirror_orphans_count)
-that must find no orphan; if it ever does, the run fails and says so.
+models): at a million rows the per-row checks cost more than the rest of the write. A run
+that read the licenses in full ends with a set-based anti-join over the token
+(mirror_orphans_count); an incremental run anti-joins each batch it wrote
+(licenses_assigned_upsert with check). Either must find no orphan, or the run fails and says so.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class SyncEngine:
         self.prefix = client_user_id_prefix()
         self.cursor, _ = SyncCursor.objects.get_or_create(token=self.token)
         self.books_done = False
-        self.wrote_licenses = False
+        self.licenses_read_in_full = False
+        self.orphans_written: int | None = None
         self._phase_name, self._phase_started = "", None
         self._progress_lock = threading.Lock()
 
@@ -104,8 +106,10 @@ class SyncEngine:
         self._assignments(full=full)
         if full:
             SyncCursor.objects.filter(pk=self.cursor.pk).update(full_synced_at=timezone.now())
-        if full or self.wrote_licenses:
-            self._check_mirror(written_since=None if full else self.started_at)
+        if full or self.licenses_read_in_full:
+            self._check_mirror()
+        elif self.orphans_written is not None:  # checked batch by batch as they were written
+            self._raise_on_orphans({"licenses without what they point at": self.orphans_written})
         self._phase_timed(Phase.DONE)
 
     def _claim(self) -> None:
@@ -199,6 +203,7 @@ class SyncEngine:
         self._phase(Phase.ASSIGNMENTS)
         since = None if full else self.cursor.assignments_version_id or None
         paged, full = self._versioned(self.client.assignments, since, full_kwargs={})
+        self.licenses_read_in_full = full
         ebook_ids = ebook_selectors.ebook_keys(token=self.token)
         user_ids: dict[str, tuple[int, int | None]] = {}
         preload = full
@@ -219,8 +224,10 @@ class SyncEngine:
                     user_ids=user_ids,
                     prefix=self.prefix,
                     seen_at=self.started_at,
+                    check=not full,  # a full run checks every license at its end
                 )
-                self.wrote_licenses = self.wrote_licenses or counts.ours > 0
+                if counts.orphans is not None:
+                    self.orphans_written = (self.orphans_written or 0) + counts.orphans
                 self._batch_done(
                     batch, licenses_seen=counts.ours, foreign_licenses_ignored=counts.foreign
                 )
@@ -228,14 +235,17 @@ class SyncEngine:
         self._write_batches(self._batches(paged), write)
         self._save_version("assignments_version_id", paged.version_id)
 
-    def _check_mirror(self, *, written_since: datetime | None) -> None:
+    def _check_mirror(self) -> None:
         """The anti-join that stands in for the mirror tables' foreign keys; raises on orphans."""
         started = time.monotonic()
-        counts = mirror_orphans_count(token_id=self.token.pk, written_since=written_since)
-        orphans = {what: n for what, n in counts.items() if n}
+        counts = mirror_orphans_count(token_id=self.token.pk)
         logger.info(
             "Token %s: integrity check in %.2f s", self.token.pk, time.monotonic() - started
         )
+        self._raise_on_orphans(counts)
+
+    def _raise_on_orphans(self, counts: dict[str, int]) -> None:
+        orphans = {what: n for what, n in counts.items() if n}
         if orphans:
             found = ", ".join(f"{n} {what}" for what, n in orphans.items())
             logger.error("Token %s: integrity check found orphans: %s", self.token.pk, found)

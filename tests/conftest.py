@@ -73,6 +73,7 @@ def apple(simulator, settings):
 
     settings.VPP_SERVICE_URL = simulator.api_url
     settings.VPP_STORE_LOOKUP_URL = simulator.lookup_url
+    settings.VPP_ARTWORK_HOSTS = [*settings.VPP_ARTWORK_HOSTS, "127.0.0.1"]  # its covers
     clear_service_config_cache()
     yield simulator
     clear_service_config_cache()

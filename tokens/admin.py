@@ -91,7 +91,8 @@ class VppTokenAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # Totals of the books in the token, for "last sync": one grouped read, not one per row.
-        present = Q(ebooks__gone_at__isnull=True)
+        # Free books have no limit (Apple reports a huge total): counted apart, never summed.
+        present = Q(ebooks__gone_at__isnull=True, ebooks__unlimited=False)
         return (
             super()
             .get_queryset(request)

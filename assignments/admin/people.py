@@ -23,7 +23,7 @@ from assignments.admin.common import (
     license_error,
     prefix_q,
 )
-from assignments.admin.confirm import CONFIRM_FIELD, confirmed_licenses
+from assignments.admin.confirm import CONFIRM_FIELD, confirmation_response, confirmed_licenses
 from assignments.directory_import import FILES, SHOWN_ERRORS
 from assignments.directory_import.runs import (
     directory_import_confirm,
@@ -42,6 +42,7 @@ from assignments.models import (
     Person,
     UserGroup,
 )
+from assignments.selectors import ebooks_assigned_to_people
 from audit.services import Action, audit_record
 
 logger = logging.getLogger(__name__)
@@ -166,11 +167,12 @@ class PersonAdmin(admin.ModelAdmin):
         "external_id",
         "managed_apple_id",
         "active",
+        "removed_at",
         "group_list",
         "created_at",
         "updated_at",
     )
-    readonly_fields = ("group_list", "created_at", "updated_at")
+    readonly_fields = ("removed_at", "group_list", "created_at", "updated_at")
     inlines = (
         DeviceInline,
         AppleUserInline,
@@ -233,9 +235,24 @@ class PersonAdmin(admin.ModelAdmin):
         )
         return format_html("{}{}", links, " …" if len(groups) > shown else "")
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.LicensesNeedConfirmation as needed:
+            return confirmation_response(
+                request,
+                self,
+                needed,
+                what="Reactivating this person gives them the books their groups are assigned.",
+            )
+
     def save_model(self, request, obj, form, change) -> None:
         obj.email = obj.email.lower()
-        services.person_save(person=obj, active_changed=change and "active" in form.changed_data)
+        active_changed = change and "active" in form.changed_data
+        with services.licenses_checked(confirmed=confirmed_licenses(request)) as meter:
+            if active_changed and obj.active:
+                meter.touch(ebook_ids=ebooks_assigned_to_people(person_ids=[obj.pk]))
+            services.person_save(person=obj, active_changed=active_changed)
 
     def delete_model(self, request, obj) -> None:
         self._deleted(request, services.people_delete(people=Person.objects.filter(pk=obj.pk)))
@@ -313,6 +330,12 @@ class PersonAdmin(admin.ModelAdmin):
             if count is not None and directory_import_confirm(
                 run=run, count=count, user=request.user.pk
             ):
+                audit_record(
+                    action=Action.DIRECTORY_IMPORT,
+                    request=request,
+                    target=run,
+                    detail={"confirmed_licenses": count},
+                )
                 return HttpResponseRedirect(request.path)
             messages.error(
                 request, "Tick the box to confirm that these licenses can never be taken back."

@@ -11,11 +11,12 @@ id then name, devices by serial number).
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 
 from assignments.directory_import.columns import (
     DEVICE_COLUMNS,
@@ -46,6 +47,7 @@ __all__ = [
     "people_import",
 ]
 
+logger = logging.getLogger(__name__)
 Source = bytes | BinaryIO
 _IMPORTERS = (
     ("people", "people.csv", people_rows_import),
@@ -121,6 +123,14 @@ def directory_import(
                 raise _RollBack
     except _RollBack:
         pass
+    except (IntegrityError, DataError) as error:
+        # Every row was checked first; this is a safety net, never a crash page.
+        logger.warning("Directory import refused by the database: %s", error)
+        outcome.files[-1].error(
+            1,
+            "the database refused the file's rows, so nothing was saved. Check for rows that "
+            "clash with each other (the same email or external_id) and import again.",
+        )
     return outcome
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from django.db.models import Q
+
 from assignments.directory_import.columns import PEOPLE_COLUMNS
 from assignments.directory_import.rows import FileResult, Repeats, Row, Rows, chunks, report
 from assignments.directory_import.upsert import BATCH, keyed_upsert
@@ -21,6 +23,7 @@ def people_rows_import(*, source: bytes | BinaryIO, meter: LicenseMeter, result:
     rows = Rows(source, result, PEOPLE_COLUMNS)
     emails, external_ids = Repeats(), Repeats()
     batch: dict[str, tuple[int, dict]] = {}
+    batch_external_ids: set[str] = set()
     changed: list[int] = []
     columns: list[str] | None = None
     for row in rows:
@@ -34,12 +37,14 @@ def people_rows_import(*, source: bytes | BinaryIO, meter: LicenseMeter, result:
         emails.add(email, row.line)
         if values["external_id"]:
             external_ids.add(values["external_id"], row.line)
-        if email in batch:
+        if email in batch or values["external_id"] in batch_external_ids:
             continue  # a repeat within the batch: reported at the end, never written twice
         batch[email] = (row.line, values)
+        if values["external_id"]:
+            batch_external_ids.add(values["external_id"])
         if len(batch) >= BATCH:
             changed += _write(batch, columns, meter, result)
-            batch = {}
+            batch, batch_external_ids = {}, set()
     if batch:
         changed += _write(batch, columns or [], meter, result)
     for line, first in emails.found():
@@ -71,25 +76,9 @@ def _write(
     batch: dict[str, tuple[int, dict]], columns: list[str], meter: LicenseMeter, result
 ) -> list[int]:
     """Upsert one batch; returns the ids of people whose active flag changed."""
-    emails = list(batch)
-    external_ids = [v["external_id"] for _, v in batch.values() if v["external_id"]]
-    owners = dict(
-        Person.objects.filter(external_id__in=external_ids).values_list("external_id", "email")
-        if external_ids
-        else ()
-    )
-    for email, (line, values) in list(batch.items()):
-        owner = owners.get(values["external_id"])
-        if owner and owner != email:
-            result.error(line, f"external_id “{values['external_id']}” already belongs to {owner}.")
-            del batch[email]
-    before, removed = {}, {}
-    for email, pk, *current, removed_at in Person.objects.filter(email__in=emails).values_list(
-        "email", "pk", *columns, "removed_at"
-    ):
-        before[email] = (pk, *current)
-        if removed_at is not None:
-            removed[email] = pk
+    before, removed = _existing(list(batch), columns)
+    if _identify(batch, before, result):
+        before, removed = _existing(list(batch), columns)
     active_at = 1 + columns.index("active") if "active" in columns else None
     flips = [
         current[0]
@@ -121,3 +110,48 @@ def _write(
     if upserted.created:
         people_relink(emails=upserted.created)
     return flips
+
+
+def _existing(emails: list[str], columns: list[str]) -> tuple[dict, dict]:
+    """email → (pk, *columns) of the people the database has; email → pk of removed ones."""
+    before, removed = {}, {}
+    for email, pk, *current, removed_at in Person.objects.filter(email__in=emails).values_list(
+        "email", "pk", *columns, "removed_at"
+    ):
+        before[email] = (pk, *current)
+        if removed_at is not None:
+            removed[email] = pk
+    return before, removed
+
+
+def _identify(batch: dict[str, tuple[int, dict]], before: dict, result: FileResult) -> bool:
+    """Match rows to people by external id (and, for people deleted while Apple knew them, by
+    managed Apple ID). A deleted person found under a new email takes that email, and so gets
+    their Apple user and licenses back; an external id held by someone else is refused.
+    Returns whether any email changed.
+    """
+    external = {v["external_id"]: e for e, (_, v) in batch.items() if v["external_id"]}
+    managed = {
+        v["managed_apple_id"]: e
+        for e, (_, v) in batch.items()
+        if v["managed_apple_id"] and e not in before
+    }
+    if not external and not managed:
+        return False
+    query = Q(external_id__in=list(external)) | Q(
+        managed_apple_id__in=list(managed), removed_at__isnull=False
+    )
+    renamed: set[str] = set()
+    for pk, old, external_id, managed_id, removed_at in Person.objects.filter(query).values_list(
+        "pk", "email", "external_id", "managed_apple_id", "removed_at"
+    ):
+        email = external.get(external_id) or managed.get(managed_id)
+        if email is None or email == old or email not in batch:
+            continue
+        if removed_at is not None and email not in before and email not in renamed:
+            Person.objects.filter(pk=pk).update(email=email)
+            renamed.add(email)
+        elif external.get(external_id) == email:
+            line = batch.pop(email)[0]
+            result.error(line, f"external_id “{external_id}” already belongs to {old}.")
+    return bool(renamed)

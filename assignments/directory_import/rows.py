@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import itertools
 import re
 from array import array
 from collections.abc import Iterable, Iterator
@@ -65,7 +64,9 @@ class FileResult:
 
     def error(self, line: int, message: str) -> None:
         if len(self.errors) < SHOWN_ERRORS:
-            self.errors.append(RowError(line, message))
+            # A message may quote the file; control bytes in it would break the page or the
+            # database (PostgreSQL stores no NUL), so they are shown as "?".
+            self.errors.append(RowError(line, _CONTROL.sub("?", message)))
         else:
             self.more_errors += 1
 
@@ -173,6 +174,8 @@ class Rows:
 
     def __iter__(self) -> Iterator[Row]:
         first = self._next()
+        if self.result.errors:
+            return  # the header line itself could not be read: the rest would mean nothing
         if first is None or not any(v.strip() for v in first[1]):
             if not self.result.errors:
                 self.result.error(1, "the file is empty; the first line must name the columns.")
@@ -259,13 +262,26 @@ class Repeats:
         self._lines.append(line)
 
     def found(self) -> Iterator[tuple[int, int]]:
-        """(line, line where the key first appeared) for every repeat."""
+        """(line, line where the key first appeared) for every repeat, in line order.
+
+        Digests are compared a slice of their values at a time (a set of ~100,000 at most), so
+        a million-row file needs a few MB more, not a copy of every digest.
+        """
         digests, lines = self._digests, self._lines
-        order = sorted(range(len(digests)), key=digests.__getitem__)
-        first = None
-        for previous, index in itertools.pairwise(order):
-            if digests[index] == digests[previous]:
-                first = lines[previous] if first is None else first
-                yield lines[index], first
-            else:
-                first = None
+        parts = max(1, len(digests) // 100_000)
+        repeated: set[int] = set()
+        for part in range(parts):
+            seen: set[int] = set()
+            for digest in digests:
+                if digest % parts == part:
+                    if digest in seen:
+                        repeated.add(digest)
+                    else:
+                        seen.add(digest)
+        first: dict[int, int] = {}
+        for digest, line in zip(digests, lines, strict=True):
+            if digest in repeated:
+                if digest in first:
+                    yield line, first[digest]
+                else:
+                    first[digest] = line

@@ -13,6 +13,7 @@ import logging
 import shutil
 import uuid
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 State = DirectoryImport.State
 KINDS = ("people", "groups", "devices")
 STOPPED = "The import stopped on an unexpected error; nothing was saved. See the worker's log."
+UNCONFIRMED_FOR = timedelta(days=1)
+UNCONFIRMED = "Not confirmed within a day, so nothing was imported. Import the files again."
 QUEUE_DOWN = "The task queue is not reachable, so the import did not start. Try again shortly."
 
 
@@ -37,6 +40,7 @@ def _progress_key(run_id: int) -> str:
 
 def directory_import_request(*, uploads: dict, user=None) -> DirectoryImport:
     """Save the uploaded files (kind → file) and queue their import."""
+    _expire_unconfirmed()
     folder = Path(settings.VAR_DIR) / "imports" / uuid.uuid4().hex
     folder.mkdir(parents=True, mode=0o700)
     total = 0
@@ -52,6 +56,15 @@ def directory_import_request(*, uploads: dict, user=None) -> DirectoryImport:
     _enqueue(run)
     logger.info("Directory import %s queued by %s", run.pk, getattr(user, "pk", None))
     return run
+
+
+def _expire_unconfirmed() -> None:
+    """Imports left waiting for a confirmation for a day give up, and their files go."""
+    stale = DirectoryImport.objects.filter(
+        state=State.NEEDS_CONFIRMATION, finished_at__lt=timezone.now() - UNCONFIRMED_FOR
+    )
+    for run_id in stale.values_list("pk", flat=True)[:100]:
+        _finish(run_id, State.FAILED, error=UNCONFIRMED)
 
 
 def directory_import_confirm(*, run: DirectoryImport, count: int, user=None) -> bool:

@@ -64,6 +64,7 @@ def book_report(context, ebook) -> dict:
         "allowed": True,
         "report": report,
         "holders_query": held,
+        "can_export": request.user.has_perm(EXPORT_PERMISSION),
         "chart": charts.line_chart(
             caption=f"Licenses of {ebook}",
             snapshots=selectors.book_history(ebook=ebook, days=days),
@@ -98,6 +99,7 @@ def token_report(context, token) -> dict:
         "allowed": True,
         "row": row,
         "books": selectors.token_books(token=token, limit=20),
+        "can_export": request.user.has_perm(EXPORT_PERMISSION),
         "chart": charts.line_chart(
             caption=f"Licenses across the books of {token}",
             snapshots=selectors.token_history(token=token, days=days),

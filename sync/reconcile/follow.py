@@ -306,3 +306,31 @@ def licenses_event_apply(
         state=AppleEvent.State.DONE, finished_at=now
     ):
         result.finished += 1
+
+
+def book_events_settle(
+    *,
+    token: VppToken,
+    client: AppleClient,
+    ebook_id: int,
+    clock: Callable[[], float] = time.monotonic,
+    budget: float = FOLLOW_UP_BUDGET,
+) -> int:
+    """Check now the events still pending for one book's licenses (before a shortfall is
+    recorded: Apple's count may already include them); returns how many ended."""
+    deadline = clock() + budget
+    now = timezone.now()
+    event_ids = set(
+        License.objects.filter(ebook_id=ebook_id, state=License.State.PENDING)
+        .exclude(event_id="")
+        .values_list("event_id", flat=True)
+        .distinct()
+    )
+    result = FollowUp()
+    for event in AppleEvent.objects.filter(
+        token=token, event_id__in=event_ids, state=AppleEvent.State.PENDING
+    ):
+        if clock() > deadline:
+            break
+        _licenses_event_check(token, client, event, now, result)
+    return result.finished

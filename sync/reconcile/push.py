@@ -29,7 +29,7 @@ from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_apply
-from sync.reconcile.follow import INVITATION_POLL, follow_up_schedule
+from sync.reconcile.follow import INVITATION_POLL, book_events_settle, follow_up_schedule
 from sync.reconcile.notifications import notifications_register
 from sync.reconcile.runs import reconcile_run_beat, reconcile_run_finish
 from tokens.clients import client_for_token, client_user_id_prefix
@@ -66,7 +66,7 @@ def reconcile_run_execute(
     run_id: int,
     client: AppleClient | None = None,
     clock: Callable[[], float] = time.monotonic,
-    budget: float = TASK_BUDGET,
+    budget: float | None = None,
 ) -> ReconcileRun | None:
     """Do one step of a run (at most `budget` seconds); queue the next step or finish."""
     from sync.reconcile.runs import reconcile_run_take
@@ -82,6 +82,7 @@ def reconcile_run_execute(
             state=RunState.FAILED,
             message=f"Nothing was sent to Apple: the token is {token.get_state_display().lower()}.",
         )
+    budget = TASK_BUDGET if budget is None else budget
     push = Push(run, client or client_for_token(token), clock=clock, budget=budget)
     try:
         more = push.step()
@@ -414,6 +415,11 @@ class Push:
 
     def _license(self, ebook: EBook, joined: list[UserRow]) -> None:
         available = self._available(ebook)
+        if available is not None and len(joined) > available and self._settle(ebook):
+            # Licenses in flight were subtracted from a count that may already include them:
+            # with their outcomes known, ask Apple for the count again.
+            self.assets = None
+            available = self._available(ebook)
         granted, short = (
             (joined, []) if available is None else (joined[:available], joined[available:])
         )
@@ -439,6 +445,16 @@ class Push:
             self.grants[key] = ([], granted)
             self.granted_people += len(granted)
         self.grants[key][0].append(ebook)
+
+    def _settle(self, ebook: EBook) -> bool:
+        in_flight = [e for ebooks, _ in self.grants.values() for e in ebooks if e.pk == ebook.pk]
+        if in_flight:
+            self._grants_send()  # what this step gathered must have its event ids first
+        return bool(
+            book_events_settle(
+                token=self.token, client=self.client, ebook_id=ebook.pk, clock=self.clock
+            )
+        )
 
     def _associate(self, ebooks: list[EBook], users: list[UserRow]) -> None:
         by_key = {AssetKey(e.adam_id, e.pricing_param): e for e in ebooks}

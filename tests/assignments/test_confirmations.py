@@ -192,3 +192,31 @@ def test_import_command_prints_the_count_and_needs_yes(uncapped, tmp_path, capsy
     assert not Person.objects.filter(email__startswith="new").exists()
     call_command("import_directory", *args, "--yes")
     assert Membership.objects.filter(person__email__startswith="new").count() == 2
+
+
+def test_reactivating_a_person_on_their_page_shows_the_count_first(portal_admin_client, assigned):
+    assignment, people = assigned
+    assignment.cap = None
+    assignment.save()
+    person = people[1]
+    person.active = False
+    person.save()
+    url = reverse("admin:assignments_person_change", args=[person.pk])
+    data = {
+        "email": person.email,
+        "display_name": person.display_name,
+        "external_id": "",
+        "managed_apple_id": "",
+        "active": "on",
+    }
+    for prefix in ("devices", "apple_users", "licenses", "offers", "install_requests"):
+        data[f"{prefix}-TOTAL_FORMS"] = data[f"{prefix}-INITIAL_FORMS"] = "0"
+    response = portal_admin_client.post(url, data)
+    assert response.status_code == 200, response.content.decode()[:500]
+    assert response.context["count"] == 1
+    person.refresh_from_db()
+    assert person.active is False
+    response = portal_admin_client.post(url, {**data, "_confirm_licenses": "1", "confirm": "on"})
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.active is True

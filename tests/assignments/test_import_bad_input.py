@@ -82,7 +82,7 @@ _NASTY = st.sampled_from(
 _FIELD = st.one_of(
     st.text(max_size=12),
     st.lists(_NASTY, max_size=4).map("".join),
-    st.sampled_from(["ada@school.example", "ben@school.example", "true", "no", ""]),
+    st.sampled_from(["ada@school.example", "ben@school.example", "S1", "true", "no", ""]),
 )
 
 
@@ -108,7 +108,7 @@ _ANY_BYTES = st.binary(max_size=300)
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    people=st.one_of(_file(["email", "display_name", "active"]), _ANY_BYTES),
+    people=st.one_of(_file(["email", "display_name", "external_id", "active"]), _ANY_BYTES),
     groups=st.one_of(st.none(), _file(["group_name", "member_email"]), _ANY_BYTES),
     devices=st.one_of(st.none(), _file(["serial_number", "owner_email"]), _ANY_BYTES),
 )
@@ -123,3 +123,27 @@ def test_any_files_give_a_result_never_an_exception_nor_half_an_import(people, g
             assert error.line >= 1
             assert error.message and "Traceback" not in error.message
     assert any(r.errors for r in outcome.files)
+
+
+def test_control_bytes_in_the_header_are_not_echoed_into_messages():
+    outcome = directory_import(people=b"em\x00ail,display\x1bname\nada@school.example,A\n")
+    message = outcome.files[0].errors[0].message
+    assert "missing column “email”" in message
+    assert "\x00" not in message and "\x1b" not in message
+    assert all("\x1b" not in w for w in outcome.files[0].warnings)
+
+
+def test_a_utf16_file_gets_one_clear_message():
+    outcome = directory_import(people="email\nada@school.example\n".encode("utf-16"))
+    assert [(e.line, e.message) for e in outcome.files[0].errors] == [
+        (1, "this line is not UTF-8 text. Save the file as “CSV UTF-8”.")
+    ]
+
+
+def test_one_external_id_on_two_people_in_a_file_is_reported_not_raised():
+    data = b"email,external_id\na@school.example,S1\nb@school.example,S1\n"
+    outcome = directory_import(people=data)
+    assert [(e.line, e.message) for e in outcome.files[0].errors] == [
+        (3, "duplicate: this external_id is already on line 2.")
+    ]
+    assert not Person.objects.exists()

@@ -133,3 +133,28 @@ def test_a_real_worker_runs_the_import(portal_admin_client, live_worker):
         time.sleep(0.1)  # polling the worker's progress, with a deadline
     assert run.state == State.SUCCEEDED, (run.state, run.error, run.problems)
     assert Person.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_an_import_left_unconfirmed_for_a_day_gives_up_and_its_files_go(
+    portal_admin_client, queued, tmp_path
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    folder = tmp_path / "waiting"
+    folder.mkdir()
+    (folder / "groups.csv").write_bytes(b"group_name\nA\n")
+    old = DirectoryImport.objects.create(
+        state=State.NEEDS_CONFIRMATION,
+        folder=str(folder),
+        files=["groups"],
+        finished_at=timezone.now() - timedelta(days=2),
+    )
+    portal_admin_client.post(
+        IMPORT, {"people": SimpleUploadedFile("p.csv", b"email\na@b.example\n")}
+    )
+    old.refresh_from_db()
+    assert old.state == State.FAILED and "Not confirmed within a day" in old.error
+    assert not folder.exists()

@@ -139,3 +139,26 @@ def test_alert_mail_sent_is_recorded(apple, vpp_token, portal_admin):
     alert = TokenAlert.objects.get(token=vpp_token)
     assert (alert.mail, alert.mail_error) == (TokenAlert.Mail.SENT, "")
     assert mail.outbox[-1].to == ["admin@example.org"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_sends_the_mail_after_commit(settings, live_worker, portal_admin):
+    import time
+
+    from config.mail import mails_send_later
+    from tests.factories import VppTokenFactory
+
+    settings.MAIL_SEND_EAGER = False
+    portal_admin.email = "admin@example.org"
+    portal_admin.save()
+    token = VppTokenFactory()
+    alert = TokenAlert.objects.create(
+        token=token, kind=TokenAlert.Kind.DAYS_7, expires_at=token.expires_at, recipients=1
+    )
+    mails_send_later(kind="token_alert", ids=[alert.pk])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and alert.mail != TokenAlert.Mail.SENT:
+        time.sleep(0.1)  # polling the worker, with a deadline
+        alert.refresh_from_db()
+    assert alert.mail == TokenAlert.Mail.SENT
+    assert mail.outbox[-1].to == ["admin@example.org"]

@@ -126,3 +126,33 @@ def test_delete_page_says_holders_are_deactivated(portal_admin_client):
     UserGroupFactory(members=[person])
     response = portal_admin_client.get(reverse("admin:assignments_person_delete", args=[person.pk]))
     assert "deactivated and removed from their groups" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        b"email,external_id\nada.new@school.example,S1\n",
+        b"email,managed_apple_id\nada.new@school.example,ada@appleid.example\n",
+    ],
+)
+def test_a_deleted_person_under_a_new_email_is_found_by_external_or_managed_id(row):
+    ada = PersonFactory(
+        email="ada@school.example", external_id="S1", managed_apple_id="ada@appleid.example"
+    )
+    licence = LicenseFactory(person=ada)
+    people_delete(people=Person.objects.filter(pk=ada.pk))
+    assert people_import(data=row).ok
+    ada.refresh_from_db()
+    assert (ada.email, ada.active, ada.removed_at) == ("ada.new@school.example", True, None)
+    assert Person.objects.count() == 1
+    licence.refresh_from_db()
+    assert licence.person_id == ada.pk
+
+
+def test_an_external_id_of_someone_still_here_is_refused():
+    PersonFactory(email="old@school.example", external_id="S1")
+    PersonFactory(email="new@school.example")
+    result = people_import(data=b"email,external_id\nnew@school.example,S1\n")
+    assert [e.message for e in result.errors] == [
+        "external_id \u201cS1\u201d already belongs to old@school.example."
+    ]

@@ -125,3 +125,35 @@ def test_nobody_adds_changes_or_deletes_entries(request, who):
     client.post(LIST, {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"})
     entry.refresh_from_db()
     assert entry.actor_name == "someone"
+
+
+def test_assignment_created_on_the_assign_page_is_recorded(portal_admin_client):
+    from tests.factories import EBookFactory, UserGroupFactory
+
+    ebook, group = EBookFactory(), UserGroupFactory()
+    url = reverse("admin:assignments_assign_book", args=[ebook.pk])
+    data = {"groups": [group.pk], "intent": "available"}
+    preview = portal_admin_client.post(url, {**data, "_preview": "Preview"}).context["preview"]
+    response = portal_admin_client.post(
+        url,
+        {**data, "expected": str(preview.will_consume), "confirm": "on", "_assign": "Assign"},
+        REMOTE_ADDR=IP,
+    )
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action=Action.ASSIGNMENT_CREATE)
+    assert (entry.actor_name, entry.ip_address) == ("portal-admins", IP)
+    assert entry.target_type == "assignments.GroupAssignment"
+
+
+def test_a_csv_export_is_recorded(portal_admin_client, vpp_token):
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(permissions__codename="export_csv").exists():
+        pytest.skip("no role may export here")
+    url = reverse("reports:changelist_export", args=["tokens", "vpptoken"])
+    response = portal_admin_client.get(url, REMOTE_ADDR=IP)
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    entry = AuditEntry.objects.get(action=Action.EXPORT)
+    assert (entry.actor_name, entry.ip_address) == ("portal-admins", IP)
+    assert entry.detail["file"].startswith("VPP")

@@ -60,10 +60,15 @@ def test_503_naming_the_worker_when_no_worker_answers(operator_client):
 
 
 @override_settings(HEALTHZ_TIMEOUT=1)
-def test_503_naming_the_broker_when_it_is_unreachable(operator_client, monkeypatch):
-    # Port 1 on loopback: nothing listens there, so the connection is refused.
-    monkeypatch.setattr(app.conf, "broker_write_url", "redis://:secret-pw@127.0.0.1:1/0")
-    response = operator_client.get(DETAIL)
+def test_503_naming_the_broker_when_it_is_unreachable(operator_client):
+    # Port 1 on loopback: nothing listens there, so the connection is refused. conf.update and
+    # an explicit restore: monkeypatch's undo leaves Celery's broker_write_url patched.
+    saved = app.conf.get("broker_write_url")
+    app.conf.update(broker_write_url="redis://:secret-pw@127.0.0.1:1/0")
+    try:
+        response = operator_client.get(DETAIL)
+    finally:
+        app.conf.update(broker_write_url=saved)
     body = response.json()
     assert response.status_code == 503
     assert "broker" in body["failing"]

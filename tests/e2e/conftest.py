@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -140,3 +141,31 @@ def synced_token(vpp_token, queued_tasks):
     run = sync_run_execute(run_id=request.run.pk)
     assert run.state == SyncRun.State.SUCCEEDED, run.error_message
     return vpp_token
+
+
+# --- what a role may see ---------------------------------------------------------------------
+
+WRITE_LINKS = re.compile(r"^(Add|Assign|Import|Upload|Renew|Take control|Invite)", re.I)
+PORTAL_ADMIN_ONLY = (
+    "/admin/tokens/vpptoken/add/",
+    "/admin/assignments/groupassignment/assign/",
+    "/admin/assignments/person/import/",
+    "/admin/assignments/usergroup/add/",
+    "/admin/staff/staffmember/",
+)
+
+
+def assert_read_only(page, *, actions: frozenset[str] = frozenset({"Sync now"})) -> None:
+    """Nothing on the page writes: no add/assign/import/upload links, no save, no file input."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".object-tools a").filter(has_text=WRITE_LINKS)).to_have_count(0)
+    expect(page.locator("input[type=file]")).to_have_count(0)
+    expect(page.locator("input[name=_save], input[name=_continue]")).to_have_count(0)
+    options = page.locator("select[name=action] option").all_inner_texts()
+    assert set(options) <= {"---------", *actions}, f"{page.url}: actions {options}"
+
+
+def menu_links(page) -> list[str]:
+    """Every page of the menu row the signed-in person is shown."""
+    return page.locator(".portal-nav a").evaluate_all("links => links.map(a => a.href)")

@@ -9,31 +9,9 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from sync.models import SyncRun
-from tests.e2e.conftest import assert_fits
+from tests.e2e.conftest import PORTAL_ADMIN_ONLY, assert_fits, assert_read_only, menu_links
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-WRITE_LINKS = re.compile(r"^(Add|Assign|Import|Upload|Renew|Take control|Invite)", re.I)
-PORTAL_ADMIN_ONLY = (
-    "/admin/tokens/vpptoken/add/",
-    "/admin/assignments/groupassignment/assign/",
-    "/admin/assignments/person/import/",
-    "/admin/assignments/usergroup/add/",
-    "/admin/staff/staffmember/",
-)
-
-
-def _assert_read_only(page) -> None:
-    """Nothing on the page writes: no add/assign/import/upload links, no save, no file input."""
-    expect(page.locator(".object-tools a").filter(has_text=WRITE_LINKS)).to_have_count(0)
-    expect(page.locator("input[type=file]")).to_have_count(0)
-    expect(page.locator("input[name=_save], input[name=_continue]")).to_have_count(0)
-    options = page.locator("select[name=action] option").all_inner_texts()
-    assert set(options) <= {"---------", "Sync now"}, f"{page.url}: actions {options}"
-
-
-def _menu_links(page) -> list[str]:
-    return page.locator(".portal-nav a").evaluate_all("links => links.map(a => a.href)")
 
 
 def test_operator_syncs_now_reads_everything_and_is_refused_writes(
@@ -48,17 +26,17 @@ def test_operator_syncs_now_reads_everything_and_is_refused_writes(
     assert SyncRun.objects.filter(token=synced_token, state=SyncRun.State.QUEUED).count() == 1
 
     # Every list in the menu, and the first row of each: read, never write.
-    links = _menu_links(page)
+    links = menu_links(page)
     assert any("/sync/syncrun/" in link for link in links)
     assert not any("/staff/" in link for link in links)
     for link in links:
         page.goto(link)
-        _assert_read_only(page)
+        assert_read_only(page)
         assert_fits(page)
         first = page.locator("#result_list tbody tr th a, #result_list tbody tr td a").first
         if first.count():
             first.click()
-            _assert_read_only(page)
+            assert_read_only(page)
             assert_fits(page)
 
     # Typing a portal admin's address gets the portal's 403 page, naming the role needed.

@@ -39,6 +39,7 @@ class Page:
     method: str = "GET"
     data: dict = field(default_factory=dict)
     times: dict = field(default_factory=dict)  # role -> [ms]
+    db_times: dict = field(default_factory=dict)  # role -> [ms in the database]
     queries: dict = field(default_factory=dict)  # role -> max queries
     status: dict = field(default_factory=dict)  # role -> last status
 
@@ -137,6 +138,7 @@ def _pages(admin_client) -> list[Page]:
         pages.extend(_custom_pages(model, model_admin, sample))
     pages.extend(_other_pages())
     pages.extend(_assign_preview())
+    pages.extend(_report_pages())
     return pages
 
 
@@ -267,11 +269,51 @@ def _assign_preview() -> list[Page]:
     return [Page("assign preview, biggest group", url, method="POST", data=data)]
 
 
+def _report_pages() -> list[Page]:
+    """The read side's pages under /admin/reports/ (the walk above skips admin/ routes)."""
+    from django.urls import NoReverseMatch, reverse
+
+    from assignments.models import Person, UserGroup
+    from ebooks.models import EBook
+
+    book = EBook.objects.order_by("pk").first()
+    group = UserGroup.objects.order_by("pk").first()
+    person = Person.objects.order_by("pk").first()
+    if book is None or group is None or person is None:
+        return []
+    try:
+        funnel = reverse("reports:funnel")
+        export = reverse("reports:changelist_export", args=["assignments", "license"])
+        pages = [
+            Page("reports leavers", reverse("reports:leavers")),
+            Page("reports leavers CSV", reverse("reports:leavers") + "?format=csv"),
+            Page("reports funnel, book", f"{funnel}?ebook={book.pk}"),
+            Page("reports funnel, book and group", f"{funnel}?ebook={book.pk}&group={group.pk}"),
+            Page("reports funnel, stuck invited", f"{funnel}?ebook={book.pk}&step=registered"),
+            Page("reports funnel, group", f"{funnel}?group={group.pk}"),
+            Page(
+                "reports dashboard CSV tokens", reverse("reports:dashboard_export", args=["tokens"])
+            ),
+            Page(
+                "reports dashboard CSV forecast",
+                reverse("reports:dashboard_export", args=["forecasts"]),
+            ),
+            Page("reports ledger CSV", reverse("reports:ledger_export", args=[person.pk])),
+            Page(
+                "reports holders CSV",
+                f"{export}?ebook__id__exact={book.pk}&state__in=assigned,pending",
+            ),
+        ]
+    except NoReverseMatch:
+        return []
+    return pages
+
+
 def _measure(page: Page, role: str, client) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    times = []
+    times, db_times = [], []
     for _ in range(REPEAT):
         with CaptureQueriesContext(connection) as queries:
             t0 = time.perf_counter()
@@ -279,26 +321,31 @@ def _measure(page: Page, role: str, client) -> None:
                 response = client.post(page.url, page.data)
             else:
                 response = client.get(page.url)
+            if response.streaming:  # a CSV export: timed to its last byte
+                b"".join(response.streaming_content)
             times.append((time.perf_counter() - t0) * 1000)
+        db_times.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
         page.queries[role] = max(page.queries.get(role, 0), len(queries))
         page.status[role] = response.status_code
     page.times[role] = times
+    page.db_times[role] = db_times
 
 
 def _report(pages: list[Page]) -> None:
     worst_median, worst_queries, slowest = 0.0, 0, ""
-    print(f"{'page':<58} {'role':<12} {'st':>3} {'median':>8} {'worst':>8} {'q':>4}")
+    print(f"{'page':<58} {'role':<12} {'st':>3} {'median':>8} {'worst':>8} {'db':>7} {'q':>4}")
     over = 0
     for page in pages:
         for role, times in page.times.items():
             median, worst = statistics.median(times), max(times)
+            db = statistics.median(page.db_times[role])
             queries = page.queries[role]
             flag = ""
             if page.status[role] == 200 and (median > TARGET_MS or queries > TARGET_QUERIES):
                 flag, over = "  <-- over target", over + 1
             print(
                 f"{page.label[:58]:<58} {role:<12} {page.status[role]:>3} {median:>6.0f}ms "
-                f"{worst:>6.0f}ms {queries:>4}{flag}"
+                f"{worst:>6.0f}ms {db:>5.0f}ms {queries:>4}{flag}"
             )
             print(f"    {page.url}", flush=True) if flag else None
             if page.status[role] != 200:

@@ -10,9 +10,8 @@ from tests.sync.conftest import snapshot, sync_now  # noqa: F401 - shared fixtur
 
 
 def _reset_publisher_pools(app) -> None:
-    # Celery caches its broker connections; drop the app's references so the next publish
-    # dials the configured URL afresh. Never close them: kombu shares one pool per URL across
-    # the process, and a closed one fails every later test ("Acquire on closed pool").
+    # Celery caches its publishing pools; forget them (never close: kombu keeps them in a global
+    # registry that other tests reuse) so the next publish dials the configured URL afresh.
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -31,11 +30,13 @@ def broker_down(dead_broker_url):
     """Celery publishes to a broker that refuses connections; restored afterwards."""
     from config.celery import app
 
-    # Saved and restored by key: monkeypatching the computed attributes left the write URL
-    # pointing at the dead broker for every later test.
+    # conf.update, not monkeypatch: undoing a setattr on Celery's settings leaves the patched
+    # broker_write_url behind (its getter falls back to broker_url), breaking later tests.
     saved = {key: app.conf.get(key) for key in ("broker_url", "broker_write_url")}
     _reset_publisher_pools(app)
     app.conf.update(broker_url=dead_broker_url, broker_write_url=dead_broker_url)
-    yield app
-    app.conf.update(saved)
-    _reset_publisher_pools(app)
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+        _reset_publisher_pools(app)

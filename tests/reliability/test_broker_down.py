@@ -43,7 +43,9 @@ def test_after_the_broker_is_back_sync_now_queues_a_new_run(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         _sync_now(operator_client, vpp_token)
-    sent = []  # the broker is back: publishing is captured from here, never sent
+    assert SyncRun.objects.get().state == State.FAILED
+    # The broker is back: publishing is captured here, not sent.
+    sent = []
     monkeypatch.setattr("sync.tasks.sync_token.delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = _sync_now(operator_client, vpp_token)

@@ -98,3 +98,24 @@ def test_the_dashboard_needs_its_permission(django_user_model, client, district)
     client.force_login(user)
     assert client.get(reverse("reports:leavers")).status_code == 403
     assert "data-figure" not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_every_export_link_on_the_dashboards_works(viewer_client, district):
+    import re
+
+    seen = 0
+    for url in _pages(district)[:6]:
+        html = viewer_client.get(url).content.decode()
+        links = re.findall(r'class="report-export" href="([^"]+)"', html)
+        links += re.findall(r'href="([^"]+)" class="portal-export"', html)
+        assert links, url
+        seen += len(links)
+        for link in links:
+            link = link.replace("&amp;", "&")
+            if link.startswith("?"):
+                link = url.split("?")[0] + link
+            response = viewer_client.get(link)
+            assert response.status_code == 200, (url, link)
+            assert response["Content-Type"].startswith("text/csv"), (url, link)
+            b"".join(response.streaming_content)
+    assert seen >= 12

@@ -68,8 +68,11 @@ def test_book_page_install_summary_by_person_and_device(viewer_client):
     assert report.install_people["failed"] == 1
     assert report.install_people["pending"] == 1
     assert report.install_people["not_installed"] == 2  # people[1] and people[2]
-    page = viewer_client.get(reverse("admin:ebooks_ebook_change", args=[book.pk]))
-    assert "Install status" in page.content.decode()
+    html = viewer_client.get(reverse("admin:ebooks_ebook_change", args=[book.pk])).content.decode()
+    failed = html[html.index('data-state="failed"') :]
+    assert "<td>1</td>" in failed[: failed.index("</tr>")]  # one person
+    not_installed = html[html.index('data-state="not_installed"') :]
+    assert "<td>2</td>" in not_installed[: not_installed.index("</tr>")]
 
 
 def test_book_page_lists_people_waiting_and_the_shortfall(viewer_client):
@@ -227,3 +230,34 @@ def test_group_page_links_to_its_funnel(funnel_book, viewer_client):
     _, group, _ = funnel_book
     html = viewer_client.get(reverse("admin:assignments_usergroup_change", args=[group.pk]))
     assert f"/admin/reports/funnel/?group={group.pk}" in html.content.decode()
+
+
+def test_leavers_page_shows_the_first_titles_and_the_export_all_of_them(viewer_client):
+    leaver = PersonFactory(email="many@x.example", active=False)
+    for i in range(12):
+        LicenseFactory(person=leaver, ebook=EBookFactory(title=f"Title {i:02d}"))
+    html = viewer_client.get(reverse("reports:leavers")).content.decode()
+    assert "Title 09" in html and "Title 10" not in html
+    assert "12 in all" in html
+    rows = _csv(viewer_client.get(reverse("reports:leavers"), {"format": "csv"}))
+    assert rows[0]["books"].count("Title") == 12
+
+
+def test_group_funnel_counts_exclusions_exactly_and_stays_within_a_query_budget(
+    funnel_book, viewer_client, django_assert_max_num_queries
+):
+    book, group, people = funnel_book
+    other = EBookFactory(token=book.token, title="Other Book")
+    excluded = UserGroupFactory(name="Left out", members=people[:2])
+    assignment = GroupAssignmentFactory(ebook=other, group=group)
+    assignment.excluded_groups.add(excluded)
+    for i in range(10):
+        GroupAssignmentFactory(
+            ebook=EBookFactory(token=book.token, title=f"Extra {i}"), group=group
+        )
+    with django_assert_max_num_queries(30):
+        html = viewer_client.get(reverse("reports:funnel"), {"group": group.pk}).content.decode()
+    row = html[html.index(f'data-book="{other.pk}"') :]
+    row = row[: row.index("</tr>")]
+    # Four members left once the excluded two are out; f2..f5 all registered and joined.
+    assert [int(n) for n in __import__("re").findall(r"<td>(\d+)</td>", row)] == [4, 4, 4, 0, 0]

@@ -61,3 +61,34 @@ def test_a_sync_writes_todays_snapshot(apple, vpp_token, django_capture_on_commi
     assert books
     assert BookSnapshot.objects.filter(ebook__token=vpp_token).count() == books
     assert TokenSnapshot.objects.get(token=vpp_token).books == books
+
+
+def test_the_daily_beat_task_snapshots_every_token_and_checks_stock(settings):
+    from config.schedule import build_beat_schedule
+    from reports.models import StockAlert
+    from reports.tasks import snapshots_daily
+
+    entry = build_beat_schedule()["daily snapshots"]
+    assert entry["task"] == snapshots_daily.name
+    first, second = EBookFactory(), EBookFactory(total_count=100, available_count=2)
+    assert snapshots_daily() == {"snapshots": 2, "alerts": 1}
+    assert BookSnapshot.objects.filter(ebook__in=[first, second]).count() == 2
+    assert StockAlert.objects.get().ebook == second
+
+
+def test_free_books_add_their_holders_but_not_their_limitless_count_to_token_totals():
+    token = VppTokenFactory()
+    EBookFactory(token=token, total_count=10, assigned_count=4, available_count=6)
+    EBookFactory(
+        token=token,
+        free=True,
+        total_count=2_000_000_000,
+        available_count=2_000_000_000,
+        assigned_count=7,
+    )
+    snapshots_write(day=DAY)
+    totals = TokenSnapshot.objects.get(token=token, day=DAY)
+    assert (totals.books, totals.total, totals.assigned, totals.available) == (2, 10, 11, 6)
+    snapshots_backfill(days=2, today=DAY)
+    earlier = TokenSnapshot.objects.get(token=token, day=DAY - timedelta(days=1))
+    assert earlier.total == 10 and earlier.available == 8  # half of each book's holders then

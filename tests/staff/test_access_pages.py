@@ -52,3 +52,13 @@ def test_favicon_is_served_not_a_404(client):
     assert response.redirect_chain[-1][0].endswith("img/shelfkeeper.svg")
     page = client.get(reverse("admin:login")).content.decode()
     assert 'rel="icon"' in page
+
+
+def test_menu_row_lists_pages_in_the_order_people_use_them(portal_admin_client):
+    import re
+
+    page = portal_admin_client.get(reverse("admin:index")).content.decode()
+    menu = re.search(r'<nav class="portal-nav".*?</nav>', page, re.S).group(0)
+    names = re.findall(r">([^<>]+)</a>", menu)
+    assert names[:4] == ["VPP tokens", "eBooks", "Group assignments", "People"]
+    assert "Staff members" in names and "Users" not in names and "Groups" not in names

@@ -10,6 +10,7 @@ from assignments.models import AppleUser, License
 from ebooks.models import EBook
 from sync.models import SyncRun
 from tests.sync.test_engine import generated  # noqa: F401 - the fixture
+from tokens.clients import client_user_id_prefix
 
 pytestmark = pytest.mark.django_db
 State = SyncRun.State
@@ -52,3 +53,18 @@ def test_a_run_that_finds_an_orphan_fails_and_says_so(generated, sync_now):  # n
     run = sync_now(token, full=True)
     assert run.state == State.FAILED
     assert "licenses without their Apple user" in run.error_message
+
+
+def test_an_incremental_run_checks_the_licenses_it_wrote(generated, sync_now, monkeypatch):  # noqa: F811
+    sim, token, content = generated()
+    assert sync_now(token, full=True).state == State.SUCCEEDED
+    sim.add_assignments(content, 5, prefix=client_user_id_prefix())
+    # A bug that resolves users to ids that do not exist: the check must catch it.
+    monkeypatch.setattr(
+        "assignments.apple_records.apple_user_ids_resolve",
+        lambda *, token_id, client_user_ids, at: {c: (10**12, None) for c in client_user_ids},
+    )
+    run = sync_now(token)
+    assert not run.full
+    assert run.state == State.FAILED
+    assert "without" in run.error_message

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assignments", "0010_mirror_tables_no_row_fks_page_indexes"),
+        ("assignments", "0011_apple_user_one_email_index"),
         ("ebooks", "0002_ebook_counts_as_of"),
         ("tokens", "0002_token_alert_mail_state"),
     ]

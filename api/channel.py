@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from api.audit import api_action_record
 from api.errors import ApiProblem
+from api.pagination import ReleasedResponseMixin
 from api.scopes import DEVICE_CHANNEL_PERMISSION
 from api.selectors import install_requests_pending
 from api.serializers import UpsertResultSerializer
@@ -106,7 +107,7 @@ class MediaReportSerializer(serializers.Serializer):
     not_requested = serializers.ListField(child=serializers.CharField())
 
 
-class DeviceChannelViewSet(viewsets.GenericViewSet):
+class DeviceChannelViewSet(ReleasedResponseMixin, viewsets.GenericViewSet):
     """For a device-channel key: the MDM server's side of install status."""
 
     queryset = InstallRequest.objects.none()

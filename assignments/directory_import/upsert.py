@@ -18,7 +18,6 @@ class Batch:
 
     before: dict[str, tuple] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
 
 
 def existing_by_key(*, model: type[models.Model], key: str, keys: list[str], columns) -> dict:
@@ -55,7 +54,6 @@ def keyed_upsert(
             continue
         else:
             result.updated += 1
-            batch.changed.append(value)
         writes.append({key: value, **{c: values[c] for c in columns}})
     if writes:
         _upsert(model, key, columns, writes)

@@ -45,3 +45,19 @@ def test_list_queries_do_not_grow_with_rows(url, admin_api, django_assert_max_nu
     _rows(8)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(admin_api.get(url).json()["results"]) > 2
+
+
+def test_license_list_rows_equal_the_license_serializer(admin_api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from api.serializers import LicenseSerializer
+    from assignments.models import License
+
+    LicenseFactory(assigned_at=timezone.now() - timedelta(days=3), error_number=9610)
+    LicenseFactory(person=None, state=License.State.FAILED, error_message="Nope")
+    listed = admin_api.get("/api/v1/licenses/").json()["results"]
+    expected = LicenseSerializer(License.objects.order_by("pk"), many=True).data
+    assert listed == [dict(row) for row in expected]
+    assert len(listed) == 2

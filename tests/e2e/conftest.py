@@ -106,10 +106,11 @@ def screenshot(page):
     folder = Path(os.environ.get("E2E_SCREENSHOT_DIR") or REPO / "var" / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
 
-    def _shot(name: str) -> Path:
-        assert_fits(page)
+    def _shot(name: str, other_page=None) -> Path:
+        shown = other_page or page  # another person's browser, when a journey has two
+        assert_fits(shown)
         path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        shown.screenshot(path=str(path), full_page=True)
         return path
 
     return _shot

@@ -55,6 +55,7 @@ def test_portal_admin_adds_an_operator_who_signs_in_and_sees_an_operators_portal
     page.goto(f"{live_server.url}/admin/staff/staffmember/")
     page.locator(".object-tools").get_by_role("link", name=re.compile("Add staff member")).click()
     expect(page.locator("h1")).to_have_text("Invite a staff member")
+    screenshot("journey8-invite-form")
     page.fill("#id_email", "Olivia.Ops@springfield.example")
     page.fill("#id_first_name", "Olivia")
     page.get_by_label(re.compile("Operator —")).check()
@@ -71,6 +72,7 @@ def test_portal_admin_adds_an_operator_who_signs_in_and_sees_an_operators_portal
     olivia = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     olivia.goto(link)
     expect(olivia.locator("#content")).to_contain_text("Choose the password")
+    screenshot("journey8-choose-password", olivia)
     olivia.fill("#id_new_password1", "olivia's long passphrase 7")
     olivia.fill("#id_new_password2", "olivia's long passphrase 7")
     olivia.get_by_role("button", name="Set my password").click()
@@ -90,5 +92,5 @@ def test_portal_admin_adds_an_operator_who_signs_in_and_sees_an_operators_portal
     response = olivia.goto(f"{live_server.url}/admin/staff/staffmember/")
     assert response is not None and response.status == 403
     expect(olivia.locator("#content")).to_contain_text("Your role: Operators")
-    olivia.screenshot(path=str(screenshot("journey8-admin-list").parent / "journey8-operator.png"))
+    screenshot("journey8-operator-refused", olivia)
     olivia.context.close()

@@ -28,6 +28,9 @@ install: $(STAMP)
 	@printf 'VPP_SERVICE_URL=%s\nVPP_STORE_LOOKUP_URL=%s\n' '$(VPP_SERVICE_URL)' '$(VPP_STORE_LOOKUP_URL)' >> .env
 	@echo "Wrote .env with a new SECRET_KEY and VPP_TOKEN_KEY (keep it: stored tokens need that key)."
 
+# The simulator posts Apple's notifications to the local portal (a person is licensed seconds
+# after accepting an invitation); only for `make run`, so tests keep notifications off.
+run: export PUBLIC_URL ?= http://127.0.0.1:$(or $(WEB_PORT),8000)
 run: $(STAMP) .env
 	$(PY) manage.py portal_setup $(if $(ADMIN_EMAIL),--email '$(ADMIN_EMAIL)')
 	$(VENV)/bin/honcho start -f Procfile.dev

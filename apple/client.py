@@ -150,6 +150,20 @@ class AppleClient:
         data = self._call("POST", "/client/config", body=body, write=True)
         return ClientConfig.from_json(data)
 
+    def set_notifications(self, *, url: str, auth_token: str, types: Iterable[str]) -> ClientConfig:
+        """Where Apple posts notifications (`POST /client/config`): URL, bearer secret, types.
+
+        An empty url and auth_token turn notifications off.
+        """
+        self._ensure_may_write()
+        body = {
+            "notificationUrl": url,
+            "notificationAuthToken": auth_token,
+            "notificationTypes": list(types),
+        }
+        data = self._call("POST", "/client/config", body=body, write=True)
+        return ClientConfig.from_json(data)
+
     # --- endpoints: paged reads ---------------------------------------------------------
 
     def assets(

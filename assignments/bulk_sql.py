@@ -264,3 +264,103 @@ def _binary_cursor() -> psycopg.Cursor:
     """
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
+
+
+# --- the reconciler's writes (separate from the sync's above) -------------------------------
+
+
+def licenses_state_upsert(
+    *,
+    token_id: int,
+    ebook_id: int,
+    rows: Sequence[tuple[int, int | None]],
+    state: str,
+    error_number: int | None,
+    error_message: str,
+    at: datetime,
+) -> None:
+    """(apple_user_id, person_id) rows: the book's license in `state`, created when absent.
+
+    One statement per call instead of an ORM insert plus an UPDATE … IN; a license Apple already
+    gave (assigned) is never moved back to a lesser state.
+    """
+    if not rows:
+        return
+    assigned = License.State.ASSIGNED
+    columns = (
+        "token_id, ebook_id, apple_user_id, person_id, state, error_number, error_message, "
+        "event_id, kept, assigned_at, updated_at"
+    )
+    conflict = (
+        "ON CONFLICT (ebook_id, apple_user_id) DO UPDATE SET state = excluded.state, "
+        "error_number = excluded.error_number, error_message = excluded.error_message, "
+        "event_id = '', updated_at = excluded.updated_at "
+        f"WHERE {LICENSE_TABLE}.state <> '{assigned}'"
+    )
+    if connection.vendor == "postgresql":
+        users, people = (list(column) for column in zip(*rows, strict=True))
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {LICENSE_TABLE} ({columns}) "  # noqa: S608 - our tables
+                "SELECT %s, %s, t.u, t.p, %s, %s, %s, '', false, NULL, %s "
+                "FROM unnest(%b::bigint[], %b::bigint[]) AS t(u, p) "
+                f"{conflict}",
+                [token_id, ebook_id, state, error_number, error_message, at, users, people],
+            )
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {LICENSE_TABLE} ({columns}) "  # noqa: S608 - our tables
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, '', 0, NULL, %s) {conflict}",
+            [
+                (token_id, ebook_id, user, person, state, error_number, error_message, at)
+                for user, person in rows
+            ],
+        )
+
+
+def apple_users_event_set(*, token_id: int, rows: Sequence[tuple[str, str]]) -> None:
+    """(client_user_id, event_id) rows: the registration event of each user, in one statement."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        cuids, events = (list(column) for column in zip(*rows, strict=True))
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {APPLE_USER_TABLE} SET event_id = t.e, error = '' "  # noqa: S608
+                "FROM unnest(%b::text[], %b::text[]) AS t(c, e) "
+                f"WHERE {APPLE_USER_TABLE}.token_id = %s "
+                f"AND {APPLE_USER_TABLE}.client_user_id = t.c",
+                [cuids, events, token_id],
+            )
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {APPLE_USER_TABLE} SET event_id = %s, error = '' "  # noqa: S608
+            "WHERE token_id = %s AND client_user_id = %s",
+            [(event, token_id, cuid) for cuid, event in rows],
+        )
+
+
+def licenses_event_set(*, rows: Sequence[tuple[int, int, str]]) -> None:
+    """(ebook_id, apple_user_id, event_id) rows: the Apple event of each pending license."""
+    if not rows:
+        return
+    pending = License.State.PENDING
+    if connection.vendor == "postgresql":
+        books, users, events = (list(column) for column in zip(*rows, strict=True))
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {LICENSE_TABLE} SET event_id = t.e "  # noqa: S608 - our tables
+                "FROM unnest(%b::bigint[], %b::bigint[], %b::text[]) AS t(b, u, e) "
+                f"WHERE {LICENSE_TABLE}.ebook_id = t.b AND {LICENSE_TABLE}.apple_user_id = t.u "
+                f"AND {LICENSE_TABLE}.state = %s",
+                [books, users, events, pending],
+            )
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {LICENSE_TABLE} SET event_id = %s "  # noqa: S608 - our tables
+            "WHERE ebook_id = %s AND apple_user_id = %s AND state = %s",
+            [(event, book, user, pending) for book, user, event in rows],
+        )

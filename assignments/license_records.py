@@ -1,6 +1,7 @@
 """Writes the license reconciler makes: Apple users it registers, license states it records,
-books offered and installs requested. Everything is written before Apple is asked, so a crash
-between the two leaves a row that says "pending", never a second request for the same thing.
+books offered and installs requested. Every intention is written before Apple is asked, so a
+crash between the two leaves a row that says "pending", never a second request for the same
+thing; a pending license with no event id is checked against Apple by the next run.
 """
 
 from __future__ import annotations
@@ -8,73 +9,116 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
+from assignments import bulk_sql
 from assignments.models import AppleUser, BookOffer, Device, InstallRequest, License, Person
 from ebooks.models import EBook
 from tokens.models import VppToken
 
 Status = AppleUser.Status
 State = License.State
+CHUNK = 5000  # ids per IN (...) list: below SQLite's variable limit, small for PostgreSQL
+
+
+class UserRow(NamedTuple):
+    """The columns of an Apple user the reconciler needs (no ORM instance per row)."""
+
+    pk: int
+    person_id: int
+    token_id: int
+    client_user_id: str
+    status: str
+    email: str
+    invite_code: str
+    invitation_sent_at: datetime | None
+    managed_apple_id: str
+    event_id: str
+    invitation_mail: str
+
+
+_USER_COLUMNS = (
+    "pk",
+    "person_id",
+    "token_id",
+    "client_user_id",
+    "status",
+    "email",
+    "invite_code",
+    "invitation_sent_at",
+    "person__managed_apple_id",
+    "event_id",
+    "invitation_mail",
+)
+
+
+def _chunks(items: Sequence, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _live_users(token: VppToken, person_ids: Sequence[int]) -> dict[int, UserRow]:
+    found: dict[int, UserRow] = {}
+    for part in _chunks(person_ids):
+        for values in (
+            AppleUser.objects.filter(token=token, person_id__in=part)
+            .filter(~Q(status=Status.RETIRED))
+            .values_list(*_USER_COLUMNS)
+        ):
+            row = UserRow(*values[:8], values[8] or "", *values[9:])
+            found[row.person_id] = row
+    return found
 
 
 def apple_users_prepare(
-    *, token: VppToken, person_ids: Iterable[int], prefix: str
-) -> dict[int, AppleUser]:
+    *, token: VppToken, person_ids: Sequence[int], prefix: str
+) -> dict[int, UserRow]:
     """The live Apple user of each person for this token, making pending ones as needed.
 
     A new clientUserId is ours (prefix) and random, so it is never reused for another person.
     """
-    person_ids = list(person_ids)
-    live = ~Q(status=Status.RETIRED)
-    existing = {
-        user.person_id: user
-        for user in AppleUser.objects.filter(token=token, person_id__in=person_ids).filter(live)
-    }
+    existing = _live_users(token, person_ids)
     missing = [pk for pk in person_ids if pk not in existing]
     if missing:
-        people = Person.objects.filter(pk__in=missing).values_list(
-            "pk", "email", "managed_apple_id"
-        )
-        AppleUser.objects.bulk_create(
-            [
-                AppleUser(
-                    token=token,
-                    person_id=pk,
-                    client_user_id=f"{prefix}{uuid.uuid4().hex}",
-                    email=email,
-                    managed=bool(managed),
-                    status=Status.PENDING,
-                )
-                for pk, email, managed in people
-            ],
-            batch_size=2000,
-            ignore_conflicts=True,  # a concurrent run made one first: keep theirs
-        )
-        existing.update(
-            (user.person_id, user)
-            for user in AppleUser.objects.filter(token=token, person_id__in=missing).filter(live)
-        )
+        for part in _chunks(missing):
+            people = Person.objects.filter(pk__in=part).values_list(
+                "pk", "email", "managed_apple_id"
+            )
+            AppleUser.objects.bulk_create(
+                [
+                    AppleUser(
+                        token=token,
+                        person_id=pk,
+                        client_user_id=f"{prefix}{uuid.uuid4().hex}",
+                        email=email,
+                        managed=bool(managed),
+                        status=Status.PENDING,
+                    )
+                    for pk, email, managed in people
+                ],
+                batch_size=2000,
+                ignore_conflicts=True,  # a concurrent run made one first: keep theirs
+            )
+        existing.update(_live_users(token, missing))
     return existing
 
 
-def apple_users_registration_sent(
-    *, token: VppToken, client_user_ids: Sequence[str], event_id: str
-) -> None:
-    """Remember which Apple event registers these users."""
-    AppleUser.objects.filter(token=token, client_user_id__in=client_user_ids).update(
-        event_id=event_id, error=""
-    )
+def apple_users_registration_sent(*, token: VppToken, events: Iterable) -> None:
+    """Remember which Apple event registers each user (one statement for all the events)."""
+    rows = [(cuid, event.event_id) for event in events for cuid in event.client_user_ids]
+    bulk_sql.apple_users_event_set(token_id=token.pk, rows=rows)
 
 
 def apple_users_registration_failed(
     *, token: VppToken, client_user_ids: Sequence[str], reason: str
 ) -> None:
     """Apple refused to register these users; the reason is kept for the admin."""
-    AppleUser.objects.filter(
-        token=token, client_user_id__in=client_user_ids, status=Status.PENDING
-    ).update(status=Status.FAILED, error=reason[:500])
+    for part in _chunks(list(client_user_ids)):
+        AppleUser.objects.filter(
+            token=token, client_user_id__in=part, status=Status.PENDING
+        ).update(status=Status.FAILED, error=reason[:500])
 
 
 def apple_user_needs_registration(*, token: VppToken, client_user_ids: Sequence[str]) -> None:
@@ -84,17 +128,13 @@ def apple_user_needs_registration(*, token: VppToken, client_user_ids: Sequence[
     )
 
 
-def invitations_mark_sent(*, apple_user_ids: Sequence[int], at: datetime) -> None:
-    """Invitation emails went out to these users."""
-    AppleUser.objects.filter(pk__in=apple_user_ids).update(invitation_sent_at=at)
-
-
 def licenses_set_state(
     *,
     token: VppToken,
     ebook: EBook,
-    users: Sequence[AppleUser],
+    users: Sequence[UserRow],
     state: str,
+    at: datetime,
     error_number: int | None = None,
     error_message: str = "",
 ) -> None:
@@ -102,81 +142,127 @@ def licenses_set_state(
 
     A license Apple already gave (assigned) is never moved back to a lesser state.
     """
-    if not users:
-        return
-    License.objects.bulk_create(
-        [
-            License(
-                token=token,
-                ebook=ebook,
-                apple_user=user,
-                person_id=user.person_id,
-                state=state,
-                error_number=error_number,
-                error_message=error_message[:500],
-            )
-            for user in users
-        ],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-    License.objects.filter(ebook=ebook, apple_user__in=[u.pk for u in users]).exclude(
-        state=State.ASSIGNED
-    ).update(state=state, error_number=error_number, error_message=error_message[:500])
+    for part in _chunks(list(users)):
+        bulk_sql.licenses_state_upsert(
+            token_id=token.pk,
+            ebook_id=ebook.pk,
+            rows=[(u.pk, u.person_id) for u in part],
+            state=state,
+            error_number=error_number,
+            error_message=error_message[:500],
+            at=at,
+        )
 
 
-def licenses_event_sent(*, ebook: EBook, client_user_ids: Sequence[str], event_id: str) -> None:
-    """The pending licenses this Apple event covers."""
-    License.objects.filter(
-        ebook=ebook, apple_user__client_user_id__in=client_user_ids, state=State.PENDING
-    ).update(event_id=event_id)
+def licenses_event_sent(*, rows: Sequence[tuple[int, int, str]]) -> None:
+    """(ebook_id, apple_user_id, event_id): the pending licenses each Apple event covers."""
+    bulk_sql.licenses_event_set(rows=rows)
+
+
+def licenses_stranded_resolve(
+    *, license_ids: Sequence[int], held_ids: set[int], at: datetime
+) -> None:
+    """Pending licenses whose request never left: held at Apple → assigned, else asked again."""
+    held = [pk for pk in license_ids if pk in held_ids]
+    lost = [pk for pk in license_ids if pk not in held_ids]
+    pending = License.objects.filter(state=State.PENDING, event_id="")
+    for part in _chunks(held):
+        pending.filter(pk__in=part).update(state=State.ASSIGNED, assigned_at=at, updated_at=at)
+    for part in _chunks(lost):
+        # Not held by Apple: the request never arrived. The next plan asks for it again.
+        pending.filter(pk__in=part).delete()
 
 
 def licenses_event_outcome(
     *,
-    ebook: EBook,
+    token: VppToken,
     event_id: str,
-    failed: dict[str, tuple[str, int | None, str]],
+    failed: dict[tuple[int | None, str], tuple[str, int | None, str]],
     at: datetime,
-) -> None:
-    """An association event ended: the listed users failed (state, number, why); others hold it."""
-    pending = License.objects.filter(ebook=ebook, event_id=event_id, state=State.PENDING)
-    by_outcome: dict[tuple[str, int | None, str], list[str]] = {}
-    for client_user_id, outcome in failed.items():
-        by_outcome.setdefault(outcome, []).append(client_user_id)
-    for (state, number, reason), client_user_ids in by_outcome.items():
-        pending.filter(apple_user__client_user_id__in=client_user_ids).update(
-            state=state, error_number=number, error_message=reason[:500]
-        )
-    pending.update(state=State.ASSIGNED, assigned_at=at, error_number=None, error_message="")
+) -> int:
+    """An association event ended: the listed (ebook or None for all, clientUserId) failed with
+    (state, number, why); the event's other pending licenses are held. Idempotent.
+    """
+    pending = License.objects.filter(token=token, event_id=event_id, state=State.PENDING)
+    by_outcome: dict[tuple[int | None, str, int | None, str], list[str]] = {}
+    for (ebook_id, client_user_id), (state, number, reason) in failed.items():
+        by_outcome.setdefault((ebook_id, state, number, reason), []).append(client_user_id)
+    for (ebook_id, state, number, reason), client_user_ids in by_outcome.items():
+        rows = pending.filter(apple_user__client_user_id__in=client_user_ids)
+        if ebook_id is not None:
+            rows = rows.filter(ebook_id=ebook_id)
+        rows.update(state=state, error_number=number, error_message=reason[:500], updated_at=at)
+    return pending.update(
+        state=State.ASSIGNED, assigned_at=at, error_number=None, error_message="", updated_at=at
+    )
 
 
-def offers_record(*, ebook: EBook, person_intents: dict[int, str]) -> None:
-    """The book as offered to each person, with the strongest intent that covers them."""
+def licenses_assigned_record(
+    *, token: VppToken, ebook: EBook, client_user_ids: Sequence[str], at: datetime
+) -> int:
+    """Apple says these users hold the book (a notification): pending licenses become held."""
+    return License.objects.filter(
+        token=token,
+        ebook=ebook,
+        state__in=[State.PENDING, State.NOT_ENOUGH, State.FAILED],
+        apple_user__client_user_id__in=list(client_user_ids),
+    ).update(state=State.ASSIGNED, assigned_at=at, error_number=None, error_message="")
+
+
+def offers_record(*, ebook: EBook, person_intents: dict[int, str]) -> int:
+    """The book as offered to each person, with the strongest intent; only changes are written."""
     if not person_intents:
-        return
+        return 0
+    current = dict(BookOffer.objects.filter(ebook=ebook).values_list("person_id", "intent"))
+    changed = [(pk, i) for pk, i in person_intents.items() if current.get(pk) != i]
     BookOffer.objects.bulk_create(
-        [BookOffer(person_id=pk, ebook=ebook, intent=i) for pk, i in person_intents.items()],
+        [BookOffer(person_id=pk, ebook=ebook, intent=i) for pk, i in changed],
         batch_size=2000,
         update_conflicts=True,
         unique_fields=["person", "ebook"],
         update_fields=["intent"],
     )
+    return len(changed)
 
 
 def install_requests_record(*, ebook: EBook, person_ids: Iterable[int]) -> int:
     """A pending install on each device of each person (a clear status without the Books app)."""
-    devices = Device.objects.filter(owner_id__in=list(person_ids)).values_list(
-        "pk", "owner_id", "has_books_app"
-    )
-    requests = [
-        InstallRequest(
-            device_id=pk,
-            ebook=ebook,
-            person_id=owner,
-            state=InstallRequest.State.PENDING if books else InstallRequest.State.NO_BOOKS_APP,
+    made = 0
+    person_ids = list(person_ids)
+    if not person_ids:
+        return 0
+    for part in _chunks(person_ids):
+        devices = Device.objects.filter(owner_id__in=part).values_list(
+            "pk", "owner_id", "has_books_app"
         )
-        for pk, owner, books in devices
-    ]
-    InstallRequest.objects.bulk_create(requests, batch_size=2000, ignore_conflicts=True)
-    return len(requests)
+        requests = [
+            InstallRequest(
+                device_id=pk,
+                ebook=ebook,
+                person_id=owner,
+                state=InstallRequest.State.PENDING if books else InstallRequest.State.NO_BOOKS_APP,
+            )
+            for pk, owner, books in devices
+        ]
+        InstallRequest.objects.bulk_create(requests, batch_size=2000, ignore_conflicts=True)
+        made += len(requests)
+    return made
+
+
+def install_requests_for_event(*, token: VppToken, event_id: str) -> int:
+    """Installs for the licenses an event just gave, where the book is Required for the person."""
+    required = BookOffer.objects.filter(
+        ebook_id=OuterRef("ebook_id"), person_id=OuterRef("person_id"), intent="required"
+    )
+    rows = (
+        License.objects.filter(token=token, event_id=event_id, state=State.ASSIGNED)
+        .filter(Exists(required))
+        .values_list("ebook_id", "person_id")
+    )
+    by_book: dict[int, list[int]] = {}
+    for ebook_id, person_id in rows:
+        by_book.setdefault(ebook_id, []).append(person_id)
+    return sum(
+        install_requests_record(ebook=EBook(pk=ebook_id), person_ids=people)
+        for ebook_id, people in by_book.items()
+    )

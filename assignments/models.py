@@ -254,6 +254,10 @@ class License(models.Model):
                 name="license_state_not_assigned",
             ),
             models.Index(fields=("id",), condition=Q(kept=True), name="license_kept"),
+            # The reconciler follows Apple's events: the few licenses still pending, by event.
+            models.Index(
+                fields=("event_id",), condition=Q(state="pending"), name="license_pending_event"
+            ),
         ]
 
     def __str__(self) -> str:

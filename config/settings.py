@@ -56,6 +56,9 @@ try:
         "VPP_STORE_LOOKUP_URL",
         default="https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup",
     )
+    # The portal's public URL: when set, Apple's notifications are registered to
+    # PUBLIC_URL/apple/notifications/<token-id>/ (empty: outcomes are learnt by polling).
+    PUBLIC_URL = read_http_url("PUBLIC_URL", default="") if read_str("PUBLIC_URL") else ""
     # Hosts book covers may be fetched from (a name also admits its subdomains).
     VPP_ARTWORK_HOSTS = read_list("VPP_ARTWORK_HOSTS", default=["mzstatic.com", "apple.com"])
     # Comma-separated Fernet keys, newest first; checked by the tokens app's system check.

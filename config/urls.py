@@ -50,4 +50,6 @@ urlpatterns = [
     path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
+    # Apple's notifications (bearer-authenticated per token); see sync/views.py.
+    path("apple/", include("sync.urls")),
 ]

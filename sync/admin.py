@@ -1,4 +1,5 @@
-"""Sync pages: read-only run history, a live run page, and "Sync now" for tokens."""
+"""Sync and reconcile pages: read-only run histories with live progress, "Sync now" and
+"Reconcile now" for tokens, and the token's notification status."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from django.views.decorators.http import require_POST
 
 from audit.services import Action, Outcome, audit_record
 from config.admin_base import ReadOnlyAdminMixin, badge
-from sync.models import SyncRun
-from sync.selectors import sync_run_progress
+from sync.models import ReconcileRun, SyncRun
+from sync.reconcile.runs import reconcile_request
+from sync.selectors import notifications_status_line, reconcile_run_progress, sync_run_progress
 from sync.services import sync_request
-from tokens.hooks import token_action_register, token_upload_hook_register
+from tokens.hooks import token_action_register, token_detail_register, token_upload_hook_register
 from tokens.models import VppToken
 
 TRIGGER_PERMISSION = "sync.trigger_sync"
@@ -165,3 +167,137 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         result = sync_request(token=token, trigger=SyncRun.Trigger.MANUAL, user=request.user)
         _report(request, token, result.created, result.run)
         return HttpResponseRedirect(reverse("admin:sync_syncrun_change", args=[result.run.pk]))
+
+
+# --- reconcile runs -------------------------------------------------------------------------
+
+RECONCILE_PERMISSION = "sync.trigger_reconcile"
+
+
+def _report_reconcile(request, token: VppToken, created: bool, run: ReconcileRun) -> None:
+    if created:
+        messages.success(request, f"Reconcile of “{token}” queued.")
+    else:
+        messages.info(
+            request,
+            f"A reconcile of “{token}” is already {run.get_state_display().lower()}; "
+            "another follows it to pick up every change.",
+        )
+
+
+def reconcile_now_action(modeladmin, request, queryset):
+    """Bulk action on the token list."""
+    for token in queryset:
+        result = reconcile_request(
+            token=token, trigger=ReconcileRun.Trigger.MANUAL, user=request.user
+        )
+        _report_reconcile(request, token, result.created, result.run)
+
+
+def _notifications_line(token: VppToken) -> str:
+    return notifications_status_line(token=token)
+
+
+token_action_register(
+    action=reconcile_now_action,
+    description="Reconcile now (hand out the licenses assignments ask for)",
+    permission=RECONCILE_PERMISSION,
+)
+token_detail_register(label="Apple notifications", render=_notifications_line)
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "queued_at",
+        "token",
+        "trigger",
+        "state_badge",
+        "phase",
+        "duration_display",
+        "people_targeted",
+        "users_registered",
+        "invitations_sent",
+        "licenses_requested",
+        "licenses_assigned",
+        "licenses_failed",
+        "shortfall",
+    )
+    list_filter = ("state", "trigger", "token")
+    list_select_related = ("token",)
+    date_hierarchy = "queued_at"
+    show_full_result_count = False
+    change_form_template = "admin/sync/reconcilerun/change_form.html"
+    readonly_fields = (
+        "token",
+        "trigger",
+        "requested_by",
+        "state_badge",
+        "phase",
+        "progress_done",
+        "progress_total",
+        "people_targeted",
+        "users_registered",
+        "invitations_sent",
+        "licenses_requested",
+        "licenses_assigned",
+        "licenses_failed",
+        "shortfall",
+        "books_failed",
+        "write_requests",
+        "apple_requests",
+        "error_message",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    )
+    fields = readonly_fields
+    duration_display = SyncRunAdmin.duration_display
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, run: ReconcileRun) -> str:
+        return badge(label=run.get_state_display(), tone=ReconcileRun.STATE_TONES[run.state])
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:pk>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="sync_reconcilerun_progress",
+            ),
+            path(
+                "token/<int:token_pk>/reconcile-now/",
+                self.admin_site.admin_view(require_POST(self.reconcile_now_view)),
+                name="sync_token_reconcile_now",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = get_object_or_404(ReconcileRun, pk=object_id)
+        context = {
+            "progress": reconcile_run_progress(run=run),
+            "progress_url": reverse("admin:sync_reconcilerun_progress", args=[run.pk]),
+        }
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **context}
+        )
+
+    def progress_view(self, request, pk: int):
+        """JSON polled by the run page's progress bar (the same script as sync runs)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(ReconcileRun, pk=pk)
+        return JsonResponse(reconcile_run_progress(run=run))
+
+    def reconcile_now_view(self, request, token_pk: int):
+        """The "Reconcile now" button on a token's page."""
+        if not request.user.has_perm(RECONCILE_PERMISSION):
+            raise PermissionDenied
+        token = get_object_or_404(VppToken, pk=token_pk)
+        result = reconcile_request(
+            token=token, trigger=ReconcileRun.Trigger.MANUAL, user=request.user
+        )
+        _report_reconcile(request, token, result.created, result.run)
+        return HttpResponseRedirect(reverse("admin:sync_reconcilerun_change", args=[result.run.pk]))

@@ -10,8 +10,8 @@ class SyncConfig(AppConfig):
     verbose_name = "Sync with Apple"
     # Which of this app's permissions each role gets; see config/roles.py.
     role_permissions: dict[str, list[str]] = {
-        PORTAL_ADMINS: ["view_syncrun", "trigger_sync"],
-        OPERATORS: ["view_syncrun", "trigger_sync"],
+        PORTAL_ADMINS: ["view_syncrun", "trigger_sync", "view_reconcilerun", "trigger_reconcile"],
+        OPERATORS: ["view_syncrun", "trigger_sync", "view_reconcilerun", "trigger_reconcile"],
     }
 
     def ready(self) -> None:

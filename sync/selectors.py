@@ -1,8 +1,12 @@
-"""Reads for sync runs."""
+"""Reads for sync and reconcile runs and Apple's notifications."""
 
 from __future__ import annotations
 
-from sync.models import SyncRun
+from django.conf import settings
+from django.utils import timezone
+
+from sync.models import NotificationEndpoint, ReconcileRun, SyncRun
+from tokens.models import VppToken
 
 
 def sync_run_progress(*, run: SyncRun) -> dict:
@@ -33,3 +37,59 @@ def sync_run_progress(*, run: SyncRun) -> dict:
         },
         "error": run.error_message,
     }
+
+
+def reconcile_run_progress(*, run: ReconcileRun) -> dict:
+    """What a reconcile run's page shows live (same shape as a sync run's)."""
+    percent = None
+    if run.progress_total:
+        percent = min(100, round(100 * run.progress_done / run.progress_total))
+    if run.state == ReconcileRun.State.SUCCEEDED:
+        percent = 100
+    return {
+        "state": run.state,
+        "state_label": run.get_state_display(),
+        "phase": run.phase,
+        "phase_label": run.get_phase_display(),
+        "done": run.progress_done,
+        "total": run.progress_total,
+        "percent": percent,
+        "active": run.is_active,
+        "counters": {
+            "people targeted": run.people_targeted,
+            "users registered": run.users_registered,
+            "invitations sent": run.invitations_sent,
+            "licenses requested": run.licenses_requested,
+            "licenses assigned": run.licenses_assigned,
+            "licenses failed": run.licenses_failed,
+            "shortfall": run.shortfall,
+            "books that failed": run.books_failed,
+            "Apple write requests": run.write_requests,
+            "Apple requests": run.apple_requests,
+        },
+        "error": run.error_message,
+    }
+
+
+def notifications_status_line(*, token: VppToken) -> str:
+    """Whether Apple's notifications reach the portal for the token, in one line."""
+    endpoint = NotificationEndpoint.objects.filter(token=token).first()
+    if not settings.PUBLIC_URL:
+        return (
+            "Off: the portal's public URL (PUBLIC_URL) is not set, so Apple cannot reach it. "
+            "Licenses still go out; outcomes are learnt by polling and the twice-daily sync."
+        )
+    if endpoint is None or endpoint.registered_at is None:
+        reason = endpoint.error if endpoint and endpoint.error else "not registered yet"
+        return f"Off: {reason}. The next reconcile registers them."
+    verified = (
+        f"verified {timezone.localtime(endpoint.verified_at):%Y-%m-%d %H:%M}"
+        if endpoint.verified_at
+        else "not verified yet (Apple's test notification has not arrived)"
+    )
+    last = (
+        f"last received {timezone.localtime(endpoint.last_received_at):%Y-%m-%d %H:%M}"
+        if endpoint.last_received_at
+        else "none received yet"
+    )
+    return f"On ({endpoint.url}); {verified}; {last}."

@@ -19,7 +19,7 @@ from audit.services import Action, Outcome, audit_record
 from config.admin_base import badge
 from tokens import services
 from tokens.forms import TakeControlForm, TokenRenewForm, TokenUploadForm
-from tokens.hooks import token_actions_for, token_upload_hooks
+from tokens.hooks import token_actions_for, token_details, token_upload_hooks
 from tokens.models import VppToken
 from tokens.parsing import MAX_FILE_BYTES
 from tokens.selectors import alert_emails
@@ -279,6 +279,9 @@ class VppTokenAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         may_sync = request.user.has_perm(SYNC_PERMISSION)
         context = {"sync_now_url": self._sync_now_url(object_id) if may_sync else None}
+        token = VppToken.objects.filter(pk=object_id).first()
+        # Lines apps above this one add through tokens.hooks (Apple notifications).
+        context["token_details"] = token_details(token) if token else []
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), **context}
         )

@@ -44,3 +44,18 @@ def token_upload_hook_register(*, hook: UploadHook) -> None:
 def token_upload_hooks() -> list[UploadHook]:
     """Every registered after-upload hook, in registration order."""
     return list(_upload_hooks.values())
+
+
+# (token) -> one line of text shown on the token's page under `label`.
+DetailRender = Callable[..., str]
+_details: dict[str, DetailRender] = {}
+
+
+def token_detail_register(*, label: str, render: DetailRender) -> None:
+    """Show `render(token)` on each token's page (e.g. whether Apple's notifications reach us)."""
+    _details[label] = render
+
+
+def token_details(token) -> list[tuple[str, str]]:
+    """The registered details of a token, as (label, text) pairs."""
+    return [(label, render(token)) for label, render in _details.items()]

@@ -168,7 +168,10 @@ def post_client_config(sim: Simulator, req: Request, auth: Auth) -> dict[str, An
             or len(str(token)) > limits["maxNotificationLength"]
         ):
             raise ApiError(9711)
-        if not re.match(r"^https://[^/\s?#]+(/[^\s?#]*)?$", str(url)):
+        # HTTPS as Apple requires, or plain HTTP to this machine (a local portal in demos).
+        if not re.match(r"^https://[^/\s?#]+(/[^\s?#]*)?$", str(url)) and not re.match(
+            r"^http://(127\.0\.0\.1|localhost)(:\d+)?(/[^\s?#]*)?$", str(url)
+        ):
             raise ApiError(9712)
     types = body.get("notificationTypes")
     if types is not None and (
@@ -184,6 +187,8 @@ def post_client_config(sim: Simulator, req: Request, auth: Auth) -> dict[str, An
     if types is not None:
         loc.settings["subscribedNotificationTypes"] = list(types)
     sim.mark_dirty()
+    if url:
+        sim.notifier.emit(loc, "TEST_NOTIFICATION", {})
     return _client_config_json(auth)
 
 
@@ -326,6 +331,8 @@ def associate(sim: Simulator, req: Request, auth: Auth) -> dict[str, Any]:
         if bad:
             raise ApiError(9707, info={"assets": asset_info(bad)})
     payload = {"assets": [list(k) for k in keys], "clientUserIds": cuids, "serialNumbers": serials}
+    for adam_id, pricing in keys:
+        sim.requested_licenses.update((adam_id, pricing, cuid) for cuid in cuids)
     return _queue(sim, auth, "ASSOCIATE", payload)
 
 

@@ -22,6 +22,7 @@ class _Failures:
 
     def __init__(self) -> None:
         self.groups: dict[tuple, dict[str, list]] = {}
+        self.done: list = []  # what succeeded, for the notifications
 
     def add(
         self,
@@ -127,6 +128,8 @@ def apply(loc: Location, event: dict[str, Any]) -> None:
     event["failures"] = failures.as_list()
     event["eventStatus"] = "FAILED" if event["failures"] else "COMPLETE"
     event.pop("payload", None)
+    if len(loc.applied) < MAX_EVENTS:  # drained by the simulator after each request and tick
+        loc.applied.append((event, failures.done))
 
 
 def _associate(loc: Location, payload: dict[str, Any], failures: _Failures) -> tuple[int, int]:
@@ -144,12 +147,14 @@ def _associate(loc: Location, payload: dict[str, Any], failures: _Failures) -> t
                 failures.add(9609, asset=key, cuid=cuid)
             elif loc.holds(index, user=row):
                 completed += 1  # already holds it: nothing to do, no license used
+                failures.done.append((adam_id, pricing, cuid))
             elif asset.available <= 0:
                 failures.add(9709, asset=key, cuid=cuid)
             else:
                 loc.assign(index, user=row, version=version)
                 asset.assigned += 1
                 completed += 1
+                failures.done.append((adam_id, pricing, cuid))
         for serial in serials:
             requested += 1
             srow = loc.serial_row(serial)
@@ -241,6 +246,7 @@ def _create_users(loc: Location, payload: dict[str, Any], failures: _Failures) -
             cuid, email=user.get("email"), managed=user.get("managedAppleId"), version=version
         )
         completed += 1
+        failures.done.append(cuid)
     return len(payload["users"]), completed
 
 

@@ -170,6 +170,9 @@ class Handler(BaseHTTPRequestHandler):
             )
             with sim.lock:
                 status, payload = api.handle(sim, req)
+                for loc in list(sim.state.locations.values()):
+                    if loc.applied:
+                        sim.notify_applied(loc)
             return Response(status, payload)
         if path == "/lookup":
             return _lookup(sim, method, query, base_url)

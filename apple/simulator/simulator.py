@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from apple.simulator.errors import ApiError
 from apple.simulator.faults import FOREIGN_MDM_INFO, FaultRule, FaultSet, parse_spec
 from apple.simulator.generate import generate_template
 from apple.simulator.lookup import synthetic_metadata
+from apple.simulator.notify import Notifier
 from apple.simulator.state import State, read_snapshot, write_snapshot
 from apple.simulator.store import ASSOCIATED, REGISTERED, Location, id_hash_for
 
@@ -74,6 +76,9 @@ class Simulator:
         self._dirty = threading.Event()
         self._save_lock = threading.Lock()
         self._pending_uids = {u for u, loc in self.state.locations.items() if loc.pending}
+        self.notifier = Notifier(self)
+        # Licenses asked for per (adamId, pricingParam, clientUserId), counted on Apple's side.
+        self.requested_licenses: Counter[tuple[str, str, str]] = Counter()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -101,6 +106,7 @@ class Simulator:
         self.host, self.port = self._server.server_address[:2]
         self._spawn(lambda: self._server.serve_forever(poll_interval=0.05), "sim-http")
         self._spawn(self._tick, "sim-events")
+        self._spawn(lambda: self.notifier.run(self._stopping), "sim-notify")
         if self.state_path:
             self.save()
             self._spawn(self._save_loop, "sim-save")
@@ -142,6 +148,7 @@ class Simulator:
                     loc = self.state.locations.get(uid)
                     if loc is not None and events.process_due(loc, self.clock()):
                         self.mark_dirty()
+                        self.notify_applied(loc)
                     if loc is None or not loc.pending:
                         self._pending_uids.discard(uid)
 
@@ -153,6 +160,12 @@ class Simulator:
             if self._stopping.wait(self.save_debounce):
                 return
             self.save()
+
+    def notify_applied(self, loc: Location) -> None:
+        """Turn the events applied since last time into notifications (lock held)."""
+        applied, loc.applied = loc.applied, []
+        for event, done in applied:
+            self.notifier.event_applied(loc, event, done)
 
     def mark_dirty(self) -> None:
         """Note a change to persist."""
@@ -259,6 +272,9 @@ class Simulator:
                     users.id_hash[row] = id_hash_for(f"{users.cuid[row]}|{invite_code}", loc.uid)
                     loc.set_status(row, ASSOCIATED, loc.bump())
                     self.mark_dirty()
+                    self.notifier.emit(
+                        loc, "USER_ASSOCIATED", {"associatedUsers": [users.as_json(row)]}
+                    )
                 return {"uId": loc.uid, **users.as_json(row)}
         raise KeyError(invite_code)
 
@@ -314,9 +330,20 @@ class Simulator:
         with self.lock:
             loc = self.location(token_or_uid)
             asset = loc.assets[loc.asset_index[(adam_id, pricing_param)]]
+            before = asset.total
             asset.total = max(asset.assigned + asset.retired, asset.total + delta)
             loc.bump()  # Get Assets answers with a new versionId once counts change
             self.mark_dirty()
+            if asset.total != before:
+                self.notifier.emit(
+                    loc,
+                    "ASSET_COUNT",
+                    {
+                        "adamId": adam_id,
+                        "pricingParam": pricing_param,
+                        "countDelta": asset.total - before,
+                    },
+                )
             return asset.as_json()
 
     def transfer_out(self, token_or_uid: str, adam_id: str, pricing_param: str = "STDQ") -> None:

@@ -75,6 +75,8 @@ class Location:
     _keys: set[int] | None = None
     _invites: dict[str, int] | None = None
     _cache: dict[tuple, tuple[int, Sequence[int]]] = field(default_factory=dict)
+    # Events applied since the simulator last turned them into notifications (not persisted).
+    applied: list[tuple[dict[str, Any], list]] = field(default_factory=list)
 
     # --- construction -------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""Benchmark: one book assigned to a 100,000-member group (`make bench-assign`; BENCH_SCALE).
+"""Benchmark the license push (`make bench-assign`; BENCH_SCALE shrinks it).
 
-Measures the reconcile that follows against the simulator (its own process): Apple write requests
-made against the minimum the service-config limits allow, all requests, wall time and peak RSS.
-The members have managed Apple IDs, so Apple registers them without invitations. The last line
-is machine-readable.
+Two cases against the simulator (its own process, as Apple is): one book assigned to a
+100,000-member group, and 50 books assigned to a 5,000-member group. The reconcile runs as the
+workers run it (short steps, follow-ups of Apple's events), in this process, and prints Apple
+write requests against the minimum the service-config limits allow, wall time, CPU seconds,
+the longest time one task held the process, and peak RSS. The members have managed Apple IDs,
+so Apple registers them without invitations. The last line is machine-readable.
 """
 
 from __future__ import annotations
@@ -28,26 +30,118 @@ from benchlib import (
 )
 
 
+def _people(prefix: str, count: int):
+    from assignments.models import Membership, Person, UserGroup
+
+    Person.objects.bulk_create(
+        [
+            Person(
+                email=f"{prefix}{i:06d}@district.example",
+                display_name=f"Pupil {i}",
+                managed_apple_id=f"{prefix}{i:06d}@appleid.district.example",
+            )
+            for i in range(count)
+        ],
+        batch_size=5000,
+    )
+    group = UserGroup.objects.create(name=f"Everyone {prefix}")
+    Membership.objects.bulk_create(
+        [
+            Membership(group=group, person_id=pk)
+            for pk in Person.objects.filter(email__startswith=prefix).values_list("pk", flat=True)
+        ],
+        batch_size=5000,
+    )
+    return group
+
+
+def _case(name: str, token, books, members: int, url: str, content: str) -> dict:
+    import requests
+    from django.db import connection
+
+    from assignments.models import GroupAssignment
+    from sync.models import ReconcileRun
+    from sync.reconcile.foreground import Foreground
+    from sync.reconcile.runs import reconcile_changed_mark, reconcile_request
+    from tokens.clients import client_for_token
+
+    for book in books:
+        requests.post(
+            f"{url}/_sim/license-count",
+            json={
+                "token": content,
+                "adamId": book.adam_id,
+                "pricingParam": book.pricing_param,
+                "delta": members + 1000,
+            },
+        ).raise_for_status()
+    group = _people(f"{name.replace(' ', '')}-", members)
+    GroupAssignment.objects.bulk_create(
+        [GroupAssignment(ebook=b, group=group, intent="available") for b in books]
+    )
+    reconcile_changed_mark(token_ids=[token.pk])  # what the assignment service signals
+    limits = client_for_token(token).service_config().limits
+    minimum = math.ceil(members / limits.max_users) + math.ceil(
+        len(books) / limits.max_assets
+    ) * math.ceil(members / limits.max_client_user_ids)
+    first = ReconcileRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    foreground = Foreground(driven=True)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    with foreground.installed():
+        reconcile_request(token=token, trigger=ReconcileRun.Trigger.ASSIGNMENT)
+        foreground.settle(token)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    runs = ReconcileRun.objects.filter(token=token, pk__gt=first)
+    writes = sum(r.write_requests for r in runs)
+    assigned = sum(r.licenses_assigned for r in runs)
+    errors = [r.error_message for r in runs if r.error_message]
+    if errors or assigned != members * len(books):
+        raise SystemExit(f"{name}: {assigned} licenses assigned; {errors}")
+    longest = max(foreground.task_seconds)
+    print(
+        f"{name}: {len(books)} book(s) x {members} members on {connection.vendor}: {wall:.2f} s "
+        f"wall, {cpu:.1f} CPU s (this process), {writes} write requests (minimum {minimum} at "
+        f"maxUsers={limits.max_users}, maxAssets={limits.max_assets}, "
+        f"maxClientUserIds={limits.max_client_user_ids}), {len(foreground.task_seconds)} tasks, "
+        f"longest {longest:.2f} s, peak RSS {peak_rss_mb():.0f} MB",
+        flush=True,
+    )
+    return {"wall": wall, "cpu": cpu, "requests": writes, "min": minimum, "longest": longest}
+
+
+def _no_op(token) -> float:
+    """A reconcile after nothing changed: it must cost almost nothing, whatever the size."""
+    from sync.models import ReconcileRun
+    from sync.reconcile.foreground import Foreground
+    from sync.reconcile.runs import reconcile_request
+
+    foreground = Foreground(driven=True)
+    t0 = time.perf_counter()
+    with foreground.installed():
+        reconcile_request(token=token, trigger=ReconcileRun.Trigger.SYNC)
+        foreground.settle(token)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     import requests
 
-    members = scaled(100_000)
+    big, small, many = scaled(100_000), scaled(5_000), 50
     database_url, pg_name = bench_database("bench_assign")
     django_setup(database_url)
-    from django.db import connection
     from django.test.utils import override_settings
 
-    from assignments.models import GroupAssignment, Membership, Person, UserGroup
-    from assignments.services import group_assignment_create
+    import sync.tasks
+
+    sync.tasks.reconcile_token.delay = lambda *args: None  # the bench drives the reconcile
+
     from ebooks.models import EBook
     from sync.models import SyncRun
-    from sync.reconcile import reconcile_token
     from sync.services import sync_request, sync_run_execute
-    from tokens.clients import client_for_token
     from tokens.services import token_import
 
-    print(f"bench_assign on {connection.vendor}, scale {SCALE}: {members} members", flush=True)
-    simulator, url = simulator_start("--generate", "books=5,users=0,assignments=0,seed=3")
+    print(f"bench_assign, scale {SCALE}: {big} and {small} members", flush=True)
+    simulator, url = simulator_start("--generate", "books=60,users=0,assignments=0,seed=3")
     try:
         content = requests.post(
             f"{url}/_sim/tokens", json={"org": "Bench District", "location": "All Schools"}
@@ -60,70 +154,21 @@ def main() -> None:
             )
             run = sync_request(token=token, trigger=SyncRun.Trigger.COMMAND, enqueue=False).run
             sync_run_execute(run_id=run.pk)
-            book = EBook.objects.filter(token=token, unlimited=False).order_by("pk").first()
-            requests.post(
-                f"{url}/_sim/license-count",
-                json={
-                    "token": content,
-                    "adamId": book.adam_id,
-                    "pricingParam": book.pricing_param,
-                    "delta": members + 1000,
-                },
-            ).raise_for_status()
-
-            t0 = time.perf_counter()
-            Person.objects.bulk_create(
-                [
-                    Person(
-                        email=f"pupil{i:06d}@district.example",
-                        display_name=f"Pupil {i}",
-                        managed_apple_id=f"pupil{i:06d}@appleid.district.example",
-                    )
-                    for i in range(members)
-                ],
-                batch_size=5000,
-            )
-            group = UserGroup.objects.create(name="Everyone")
-            Membership.objects.bulk_create(
-                [
-                    Membership(group=group, person_id=pk)
-                    for pk in Person.objects.values_list("pk", flat=True)
-                ],
-                batch_size=5000,
-            )
-            print(
-                f"directory of {members} people made in {time.perf_counter() - t0:.1f} s",
-                flush=True,
-            )
-            group_assignment_create(
-                ebook=book,
-                groups=[group],
-                intent=GroupAssignment.Intent.AVAILABLE,
-                confirmed_irrevocable=True,
-            )
-            token.refresh_from_db()
-            limits = client_for_token(token).service_config().limits
-            t0 = time.perf_counter()
-            result = reconcile_token(token=token)
-            wall = time.perf_counter() - t0
+            books = list(EBook.objects.filter(token=token, unlimited=False).order_by("pk"))
+            one = _case("one book", token, books[:1], big, url, content)
+            fifty = _case("fifty books", token, books[1 : 1 + many], small, url, content)
+            idle = _no_op(token)
+            print(f"reconcile with nothing to do: {idle:.3f} s", flush=True)
     finally:
         simulator_stop(simulator)
         drop_database(pg_name)
-    if result.error or result.skipped:
-        raise SystemExit(f"reconcile did not finish: {result.error or result.skipped}")
-    minimum = math.ceil(members / limits.max_users) + math.ceil(
-        members / limits.max_client_user_ids
-    )
     print(
-        f"reconcile: {wall:.2f} s, {result.users_registered} users registered, "
-        f"{result.licenses_assigned} licenses assigned, {result.write_requests} write requests "
-        f"(minimum {minimum} at maxUsers={limits.max_users}, "
-        f"maxClientUserIds={limits.max_client_user_ids}), {result.apple_requests} requests in all "
-        f"(reads: counts, user listings, event status), peak RSS {peak_rss_mb():.0f} MB"
-    )
-    print(
-        f"bench_assign members={members} requests={result.write_requests} min_requests={minimum} "
-        f"wall_s={wall:.2f} rss_mb={peak_rss_mb():.0f}"
+        f"bench_assign members={big} requests={one['requests']} min_requests={one['min']} "
+        f"wall_s={one['wall']:.2f} cpu_s={one['cpu']:.1f} longest_task_s={one['longest']:.2f} "
+        f"books50_members={small} books50_requests={fifty['requests']} "
+        f"books50_min_requests={fifty['min']} books50_wall_s={fifty['wall']:.2f} "
+        f"books50_longest_task_s={fifty['longest']:.2f} noop_s={idle:.3f} "
+        f"rss_mb={peak_rss_mb():.0f}"
     )
 
 

@@ -49,3 +49,6 @@ def snapshot(token) -> dict:
             )
         ),
     }
+
+
+from tests.sync.reconcile_driver import reconciler  # noqa: E402, F401 - a fixture for these tests

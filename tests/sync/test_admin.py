@@ -139,5 +139,8 @@ def test_uploading_a_token_queues_its_first_sync_and_says_so(portal_admin_client
 def test_the_sync_now_action_comes_from_the_tokens_hook_registry(operator, license_viewer):
     from tokens.hooks import token_actions_for
 
-    assert [a.name for a in token_actions_for(operator)] == ["sync_now_action"]
+    assert [a.name for a in token_actions_for(operator)] == [
+        "sync_now_action",
+        "reconcile_now_action",  # the reconciler's, registered the same way
+    ]
     assert token_actions_for(license_viewer) == []

@@ -12,20 +12,16 @@ from django.db import connection
 from assignments.models import AppleUser, BookOffer, GroupAssignment, InstallRequest, License
 from assignments.services import group_assignment_create, group_assignment_remove
 from ebooks.models import EBook
-from sync.models import SyncCursor
-from sync.reconcile import Reconciler, reconcile_token
+from sync.models import ReconcileRun
+from sync.reconcile.push import Push, reconcile_run_execute
+from sync.reconcile.runs import reconcile_request
 from tests.factories import DeviceFactory, PersonFactory, UserGroupFactory
 from tokens.clients import client_user_id_prefix
 from tokens.crypto import decrypt
 
 pytestmark = pytest.mark.django_db
 State = License.State
-
-
-@pytest.fixture(autouse=True)
-def no_task_queue(monkeypatch):
-    """Assignment changes queue the reconciler; these tests call it themselves."""
-    monkeypatch.setattr("sync.tasks.reconcile_token.delay", lambda token_id: None)
+Trigger = ReconcileRun.Trigger
 
 
 @pytest.fixture
@@ -58,12 +54,12 @@ def _apple_holders(apple, token, book) -> set[str]:
     }
 
 
-def test_managed_apple_ids_get_the_book_at_once(apple, synced):
+def test_managed_apple_ids_get_the_book_at_once(reconciler, apple, synced):
     book = _book(synced)
     people = PersonFactory.create_batch(5, managed=True)
     _assign(book, people)
-    result = reconcile_token(token=synced)
-    assert result.error == ""
+    result = reconciler.drive(synced)
+    assert [run.state for run in result.runs] == ["succeeded", "succeeded"]  # register, license
     assert result.users_registered == 5
     assert result.licenses_assigned == 5
     licenses = License.objects.filter(ebook=book)
@@ -73,43 +69,45 @@ def test_managed_apple_ids_get_the_book_at_once(apple, synced):
     assert mail.outbox == []  # managed Apple IDs need no invitation
 
 
-def test_others_are_invited_once_and_licensed_after_joining(apple, synced, sync_now):
+def test_others_are_invited_once_and_licensed_after_joining(reconciler, apple, synced, sync_now):
     book = _book(synced)
     person = PersonFactory(email="sam@springfield.example")
     _assign(book, [person])
-    reconcile_token(token=synced)
+    reconciler.drive(synced)
     license = License.objects.get(ebook=book, person=person)
     assert license.state == State.WAITING_INVITATION
     assert len(mail.outbox) == 1
     invite = mail.outbox[0]
     assert invite.to == ["sam@springfield.example"]
     assert apple.url in invite.body and "inviteCode=" in invite.body
-    reconcile_token(token=synced)
+    reconciler.drive(synced)
     assert len(mail.outbox) == 1  # sent once
     user = AppleUser.objects.get(person=person)
     apple.accept_invitation(user.invite_code)
     sync_now(synced)  # the sync learns who joined; the reconciler then gives the book
-    reconcile_token(token=synced)
+    reconciler.drive(synced)
     license.refresh_from_db()
     assert license.state == State.ASSIGNED
 
 
-def test_second_run_asks_apple_nothing(apple, synced):
+def test_second_run_asks_apple_nothing(reconciler, apple, synced):
     _assign(_book(synced), PersonFactory.create_batch(3, managed=True))
-    reconcile_token(token=synced)
-    again = reconcile_token(token=synced)
+    reconciler.drive(synced)
+    again = reconciler.drive(synced)
     assert again.apple_requests == 0
     assert again.write_requests == 0
+    quiet = reconciler.drive(synced, trigger=Trigger.ASSIGNMENT)
+    assert quiet.last.progress_total == 0  # nothing changed since the last plan: not planned
 
 
-def test_never_asks_for_more_than_available(apple, synced):
+def test_never_asks_for_more_than_available(reconciler, apple, synced):
     book = _book(synced)
     content = decrypt(synced.secret_ciphertext)
     available = apple.asset(content, book.adam_id, book.pricing_param)["availableCount"]
     apple.change_license_count(content, book.adam_id, book.pricing_param, -(available - 2))
     people = PersonFactory.create_batch(5, managed=True)
     _assign(book, people)
-    result = reconcile_token(token=synced)
+    result = reconciler.drive(synced)
     assert result.licenses_requested == 2
     assert result.shortfall == 3
     states = sorted(License.objects.filter(ebook=book).values_list("state", flat=True))
@@ -117,27 +115,29 @@ def test_never_asks_for_more_than_available(apple, synced):
     assert apple.asset(content, book.adam_id, book.pricing_param)["availableCount"] == 0
 
 
-def test_batches_follow_the_service_config_limits(apple, synced):
+def test_batches_follow_the_service_config_limits(reconciler, apple, synced):
     from apple.client import clear_service_config_cache
 
     apple.limits.update({"maxUsers": 3, "maxClientUserIds": 4})
     clear_service_config_cache()
     people = PersonFactory.create_batch(10, managed=True)
     _assign(_book(synced), people)
-    result = reconcile_token(token=synced)
+    result = reconciler.drive(synced)
     assert result.write_requests == math.ceil(10 / 3) + math.ceil(10 / 4)
     assert result.licenses_assigned == 10
 
 
-def test_apple_running_out_mid_way_is_recorded_as_not_enough(apple, synced, monkeypatch):
+def test_apple_running_out_mid_way_is_recorded_as_not_enough(
+    reconciler, apple, synced, monkeypatch
+):
     book = _book(synced)
     content = decrypt(synced.secret_ciphertext)
     available = apple.asset(content, book.adam_id, book.pricing_param)["availableCount"]
     apple.change_license_count(content, book.adam_id, book.pricing_param, -(available - 1))
     # Our count is stale (another product took licenses since): Apple answers 9709.
-    monkeypatch.setattr(Reconciler, "_available", lambda self, ebook: 100)
+    monkeypatch.setattr(Push, "_available", lambda self, ebook: 100)
     _assign(book, PersonFactory.create_batch(3, managed=True))
-    reconcile_token(token=synced)
+    reconciler.drive(synced)
     states = sorted(License.objects.filter(ebook=book).values_list("state", flat=True))
     assert states == sorted([State.ASSIGNED] + [State.NOT_ENOUGH] * 2)
     short = License.objects.filter(ebook=book, state=State.NOT_ENOUGH).first()
@@ -145,7 +145,7 @@ def test_apple_running_out_mid_way_is_recorded_as_not_enough(apple, synced, monk
     assert "not enough licenses" in short.error_message.lower()
 
 
-def test_unknown_user_at_apple_is_registered_again(apple, synced):
+def test_unknown_user_at_apple_is_registered_again(reconciler, apple, synced):
     book = _book(synced)
     person = PersonFactory(managed=True)
     _assign(book, [person])
@@ -156,48 +156,55 @@ def test_unknown_user_at_apple_is_registered_again(apple, synced):
         client_user_id=f"{client_user_id_prefix()}unknown-at-apple",
         status=AppleUser.Status.ASSOCIATED,
     )
-    reconcile_token(token=synced)
+    first = reconciler.drive(synced)
+    # Apple answered 9609; the same clientUserId was registered again and then licensed.
+    assert first.licenses_failed == 1
     license = License.objects.get(ebook=book, person=person)
-    assert license.state == State.FAILED
-    assert license.error_number == 9609
-    assert AppleUser.objects.get(person=person).status == AppleUser.Status.PENDING
-    reconcile_token(token=synced)
-    license.refresh_from_db()
     assert license.state == State.ASSIGNED
+    user = AppleUser.objects.get(person=person)
+    assert user.client_user_id.endswith("unknown-at-apple")
+    assert user.status == AppleUser.Status.ASSOCIATED
 
 
-def test_two_runs_at_once_never_associate_twice(apple, synced):
+def test_two_runs_at_once_never_associate_twice(reconciler, apple, synced):
     _assign(_book(synced), PersonFactory.create_batch(4, managed=True))
-    SyncCursor.objects.get_or_create(token=synced)
-    from sync import reconcile as module
-
-    assert module._lease_take(synced)
-    assert reconcile_token(token=synced).skipped == "another reconcile of this token is running"
-    module._lease_release(synced)
-    assert reconcile_token(token=synced).licenses_assigned == 4
+    first = reconcile_request(token=synced, trigger=Trigger.MANUAL)
+    second = reconcile_request(token=synced, trigger=Trigger.ASSIGNMENT)
+    assert first.created and not second.created and second.run.pk == first.run.pk
+    assert reconciler.run_ids == [first.run.pk]
+    assert reconciler.settle(synced).licenses_assigned == 4
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_runs_in_threads(apple, vpp_token, sync_now):
+def test_parallel_reconciles_of_one_book_never_over_spend(reconciler, apple, vpp_token, sync_now):
     sync_now(vpp_token)
     book = _book(vpp_token)
     _assign(book, PersonFactory.create_batch(6, managed=True))
-    results = []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(4)
 
     def run():
         barrier.wait()
         try:
-            results.append(reconcile_token(token=vpp_token))
+            request = reconcile_request(token=vpp_token, trigger=Trigger.MANUAL, enqueue=False)
+            if request.created:
+                reconcile_run_execute(run_id=request.run.pk)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sum(r.licenses_requested for r in results) == 6
+    for _ in range(3):  # three waves of four parallel triggers
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        reconciler.settle(vpp_token)
+    assert ReconcileRun.objects.filter(token=vpp_token).count() >= 3
+    requested = sum(ReconcileRun.objects.values_list("licenses_requested", flat=True))
+    assert requested == 6
+    content = decrypt(vpp_token.secret_ciphertext)
+    assert apple.asset(content, book.adam_id, book.pricing_param)["assignedCount"] == (
+        book.assigned_count + 6
+    )
     assert (
         len(
             _apple_holders(apple, vpp_token, book)
@@ -207,7 +214,7 @@ def test_concurrent_runs_in_threads(apple, vpp_token, sync_now):
     )
 
 
-def test_required_records_installs_available_records_offers(apple, synced):
+def test_required_records_installs_available_records_offers(reconciler, apple, synced):
     required_book, offered_book = EBook.objects.filter(
         token=synced, unlimited=False, available_count__gte=50
     ).order_by("pk")[:2]
@@ -216,7 +223,7 @@ def test_required_records_installs_available_records_offers(apple, synced):
     DeviceFactory(owner=without_books, has_books_app=False)
     _assign(required_book, [with_books, without_books])
     _assign(offered_book, [with_books], intent=GroupAssignment.Intent.AVAILABLE)
-    reconcile_token(token=synced)
+    reconciler.drive(synced)
     installs = dict(
         InstallRequest.objects.filter(ebook=required_book).values_list("person_id", "state")
     )
@@ -229,43 +236,44 @@ def test_required_records_installs_available_records_offers(apple, synced):
     assert BookOffer.objects.get(ebook=required_book, person=with_books).intent == "required"
 
 
-def test_removing_the_assignment_keeps_the_licenses(apple, synced):
+def test_removing_the_assignment_keeps_the_licenses(reconciler, apple, synced):
     book = _book(synced)
     _assign(book, PersonFactory.create_batch(2, managed=True))
-    reconcile_token(token=synced)
+    reconciler.drive(synced)
     group_assignment_remove(assignment=GroupAssignment.objects.get(ebook=book))
-    again = reconcile_token(token=synced)
+    again = reconciler.drive(synced)
     assert again.apple_requests == 0
     licenses = License.objects.filter(ebook=book)
     assert set(licenses.values_list("state", "kept")) == {(State.ASSIGNED, True)}
 
 
-def test_cap_limits_new_licenses(apple, synced):
+def test_cap_limits_new_licenses(reconciler, apple, synced):
     book = _book(synced)
     _assign(book, PersonFactory.create_batch(5, managed=True), cap=2)
-    result = reconcile_token(token=synced)
+    result = reconciler.drive(synced)
     assert result.licenses_requested == 2
     assert License.objects.filter(ebook=book).count() == 2
 
 
-def test_cap_holds_across_runs_when_members_join_later(apple, synced):
+def test_cap_holds_across_runs_when_members_join_later(reconciler, apple, synced):
     from assignments.models import Membership
 
     book = _book(synced)
     group = _assign(book, PersonFactory.create_batch(2, managed=True), cap=2)
-    assert reconcile_token(token=synced).licenses_requested == 2
+    assert reconciler.drive(synced).licenses_requested == 2
     for person in PersonFactory.create_batch(3, managed=True):
         Membership.objects.create(group=group, person=person)
-    later = reconcile_token(token=synced)
+    later = reconciler.drive(synced)
     assert later.licenses_requested == 0
     assert License.objects.filter(ebook=book).count() == 2
 
 
-def test_claimed_token_is_left_alone(apple, synced):
+def test_claimed_token_is_left_alone(reconciler, apple, synced):
     _assign(_book(synced), PersonFactory.create_batch(2, managed=True))
     apple.claim_by_other(decrypt(synced.secret_ciphertext))
-    result = reconcile_token(token=synced)
-    assert "Another management product" in result.error
+    result = reconciler.drive(synced)
+    assert result.last.state == ReconcileRun.State.FAILED
+    assert "Another management product" in result.last.error_message
     assert not License.objects.filter(state=State.ASSIGNED).exists()
     synced.refresh_from_db()
     assert synced.is_claimed_elsewhere
@@ -275,28 +283,28 @@ def test_assignment_change_queues_the_reconciler(
     apple, synced, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr("sync.tasks.reconcile_token.delay", queued.append)
+    monkeypatch.setattr("sync.tasks.reconcile_token.delay", lambda *args: queued.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         _assign(_book(synced), [PersonFactory(managed=True)])
-    assert queued == [synced.pk]
+    assert queued == [(synced.pk, "assignment")]
 
 
 def test_a_finished_sync_queues_the_reconciler(
     apple, vpp_token, sync_now, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr("sync.tasks.reconcile_token.delay", queued.append)
+    monkeypatch.setattr("sync.tasks.reconcile_token.delay", lambda *args: queued.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         sync_now(vpp_token)
-    assert queued == [vpp_token.pk]
+    assert queued == [(vpp_token.pk,)]
 
 
-def test_admin_resends_an_invitation(apple, synced, portal_admin_client, viewer_client):
+def test_admin_resends_an_invitation(reconciler, apple, synced, portal_admin_client, viewer_client):
     from django.urls import reverse
 
     person = PersonFactory(email="kim@springfield.example")
     _assign(_book(synced), [person])
-    reconcile_token(token=synced)
+    reconciler.drive(synced)
     user = AppleUser.objects.get(person=person)
     url = reverse("admin:assignments_appleuser_changelist")
     payload = {"action": "resend_invitation", "_selected_action": [user.pk]}

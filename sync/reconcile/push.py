@@ -1,0 +1,496 @@
+"""One step of a reconcile run: plan each book, register and invite the people who lack an
+Apple user, and ask Apple for the licenses, in requests of the allowed size. Nothing waits for
+Apple here: each event id is stored with the rows it covers and followed up later."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apple.client import AppleClient
+from apple.errors import (
+    AppleError,
+    AuthError,
+    ClaimedElsewhereError,
+    TransientError,
+    plain_message,
+)
+from apple.types import Asset, AssetKey, EventRef, NewUser
+from assignments import license_records as records
+from assignments.invitations import InvitationError, invitations_send
+from assignments.license_records import UserRow
+from assignments.models import AppleUser, GroupAssignment, License
+from assignments.plan import book_plan, books_to_plan, licenses_stranded
+from ebooks.models import EBook
+from sync.models import AppleEvent, ReconcileRun, ReconcileState
+from sync.reconcile import queue
+from sync.reconcile.counts import ebooks_counts_apply
+from sync.reconcile.follow import INVITATION_POLL, book_events_settle, follow_up_schedule
+from sync.reconcile.notifications import notifications_register
+from sync.reconcile.runs import reconcile_run_beat, reconcile_run_finish
+from tokens.clients import client_for_token, client_user_id_prefix
+from tokens.models import VppToken
+from tokens.services import token_apple_error_record
+
+logger = logging.getLogger(__name__)
+
+State = License.State
+RunState = ReconcileRun.State
+TASK_BUDGET = 10.0  # seconds a step works before it hands the rest to a new task
+PEOPLE_PER_SLICE = 5000  # a multiple of Apple's request sizes: no request goes out half full
+FIRST_FOLLOW_UP = 2.0  # seconds after a write before its event is first checked
+# A pending license with no event id: its request may still be in flight at Apple for a while.
+STRANDED_GRACE = timedelta(minutes=2)
+SKIP_STATES = {VppToken.State.EXPIRED, VppToken.State.INVALID, VppToken.State.CLAIMED_ELSEWHERE}
+NOT_ENOUGH_LICENSES = 9709
+
+
+def _maybe_queued(error: AppleError) -> bool:
+    return isinstance(error, TransientError) and error.maybe_queued
+
+
+class Handover(Exception):
+    """The step used its time: the rest of the book is planned again by the next step."""
+
+
+class TokenStop(Exception):
+    """Apple refused the token itself: the run stops, the token's state says why."""
+
+
+def reconcile_run_execute(
+    *,
+    run_id: int,
+    client: AppleClient | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    budget: float | None = None,
+) -> ReconcileRun | None:
+    """Do one step of a run (at most `budget` seconds); queue the next step or finish."""
+    from sync.reconcile.runs import reconcile_run_take
+
+    now = timezone.now()
+    run = reconcile_run_take(run_id=run_id, now=now)
+    if run is None:
+        return None
+    token = run.token
+    if token.state in SKIP_STATES:
+        return reconcile_run_finish(
+            run=run,
+            state=RunState.FAILED,
+            message=f"Nothing was sent to Apple: the token is {token.get_state_display().lower()}.",
+        )
+    budget = TASK_BUDGET if budget is None else budget
+    push = Push(run, client or client_for_token(token), clock=clock, budget=budget)
+    try:
+        more = push.step()
+    except TokenStop as stop:
+        return push.finish(RunState.FAILED, str(stop))
+    except Exception:
+        logger.exception("Reconcile run %s failed", run_id)
+        return push.finish(
+            RunState.FAILED, "An internal error stopped the reconcile; the worker log has details."
+        )
+    if more:
+        reconcile_run_beat(run=run, apple_requests=run.apple_requests + push.requests_made())
+        queue.run_enqueue(run_id=run.pk)
+        return ReconcileRun.objects.get(pk=run.pk)
+    state = RunState.PARTIAL if push.book_errors else RunState.SUCCEEDED
+    return push.finish(state, "\n".join(push.book_errors))
+
+
+class Push:
+    def __init__(self, run: ReconcileRun, client: AppleClient, *, clock, budget: float) -> None:
+        self.run = run
+        self.token = run.token
+        self.client = client
+        self.clock = clock
+        self.deadline = clock() + budget
+        self.hard_deadline = self.deadline + budget  # to fill a request, at most this late
+        self.prefix = client_user_id_prefix()
+        self.now = timezone.now()
+        self.counts: dict[str, int] = {}
+        self.book_errors: list[str] = []
+        self.assets: dict[tuple[str, str], Asset] | None = None
+        self.events_sent = 0
+        # Books going to exactly the same people share requests (maxAssets books each).
+        self.grants: dict[tuple[str, ...], tuple[list[EBook], list[UserRow]]] = {}
+        self.granted_people = 0
+        self._start_requests = client.request_count
+
+    def requests_made(self) -> int:
+        return self.client.request_count - self._start_requests
+
+    def _add(self, **deltas: int) -> None:
+        for name, value in deltas.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+
+    # --- the step -----------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Work through books from the run's cursor; True when books remain for another step."""
+        run = self.run
+        if run.book_cursor == 0 and run.phase == ReconcileRun.Phase.WAITING:
+            notifications_register(token=self.token, client=self.client, now=self.now)
+            if not self._worth_planning():
+                return False
+            ReconcileState.objects.filter(token=self.token).update(planned_at=self.now)
+            total = (
+                EBook.objects.filter(
+                    token=self.token, gone_at__isnull=True, group_assignments__isnull=False
+                )
+                .distinct()
+                .count()
+            )
+            run.progress_total = total
+            reconcile_run_beat(run=run, phase=ReconcileRun.Phase.BOOKS, progress_total=total)
+        for ebook in books_to_plan(token=self.token, after_pk=run.book_cursor):
+            try:
+                self._book(ebook)
+            except Handover:
+                self._grants_send()
+                self._save_progress()
+                return True
+            except (AuthError, ClaimedElsewhereError) as error:
+                token_apple_error_record(token=self.token, error=error)
+                raise TokenStop(plain_message(error)) from None
+            except (AppleError, InvitationError) as error:
+                self.book_errors.append(f"“{ebook}”: {plain_message(error)}")
+                self._add(books_failed=1)
+                logger.warning("Reconcile of book %s failed: %s", ebook.pk, error)
+            run.book_cursor = ebook.pk
+            run.progress_done += 1
+            late = self.clock() > self.deadline
+            # Books wait for others going to the same people until a request is full
+            # (maxAssets books), so the step sends the fewest requests Apple's limits allow.
+            full = self._grants_aligned() or self.clock() > self.hard_deadline
+            if full and (late or self.granted_people >= PEOPLE_PER_SLICE):
+                self._grants_send()
+            if not self._save_progress():
+                return False
+            if late and not self.grants:
+                return True
+        self._grants_send()
+        return False
+
+    def _grants_aligned(self) -> bool:
+        if not self.grants:
+            return True
+        size = self.client.service_config().limits.max_assets or 1
+        return all(len(ebooks) % size == 0 for ebooks, _ in self.grants.values())
+
+    def _grants_send(self) -> None:
+        """Ask Apple for the licenses gathered so far, books with the same people together."""
+        grants, self.grants, self.granted_people = self.grants, {}, 0
+        for ebooks, users in grants.values():
+            try:
+                self._associate(ebooks, users)
+            except (AuthError, ClaimedElsewhereError) as error:
+                token_apple_error_record(token=self.token, error=error)
+                raise TokenStop(plain_message(error)) from None
+            except AppleError as error:
+                names = ", ".join(f"“{e}”" for e in ebooks)
+                self.book_errors.append(f"{names}: {plain_message(error)}")
+                self._add(books_failed=len(ebooks))
+
+    def _save_progress(self) -> bool:
+        from django.db.models import F
+
+        values = {
+            "book_cursor": self.run.book_cursor,
+            "progress_done": self.run.progress_done,
+            **{name: F(name) + value for name, value in self.counts.items()},
+        }
+        self.counts = {}
+        return reconcile_run_beat(run=self.run, **values)
+
+    def _worth_planning(self) -> bool:
+        """Anything to do? A run after no change costs a few indexed reads, whatever the size."""
+        if self.run.trigger == ReconcileRun.Trigger.MANUAL:
+            return True
+        state, _ = ReconcileState.objects.get_or_create(token=self.token)
+        changed = state.planned_at is None or (
+            state.changed_at is not None and state.changed_at >= state.planned_at
+        )
+        if self.run.trigger == ReconcileRun.Trigger.FOLLOW_UP:
+            changed = True  # Apple finished registering people, or refused some licenses
+        return changed or bool(licenses_stranded(token=self.token))
+
+    def finish(self, state: str, message: str) -> ReconcileRun:
+        self._save_progress()
+        run = reconcile_run_finish(
+            run=self.run, state=state, message=message, apple_requests=self.requests_made()
+        )
+        now = timezone.now()
+        if self.events_sent:
+            follow_up_schedule(
+                token_id=self.token.pk, at=now + timedelta(seconds=FIRST_FOLLOW_UP), now=now
+            )
+        elif License.objects.filter(token=self.token, state=State.WAITING_INVITATION).exists():
+            # Nobody may tell us when they join (no notifications): look again later.
+            follow_up_schedule(token_id=self.token.pk, at=now + INVITATION_POLL, now=now)
+        return run
+
+    # --- one book -------------------------------------------------------------------------
+
+    def _book(self, ebook: EBook) -> None:
+        self._stranded_resolve(ebook)
+        plan = book_plan(ebook=ebook)
+        self._add(people_targeted=len(plan.targeted))
+        for start in range(0, len(plan.wanted), PEOPLE_PER_SLICE):
+            if start and self.clock() > self.deadline:
+                raise Handover
+            self._give(ebook, plan.wanted[start : start + PEOPLE_PER_SLICE])
+        records.offers_record(ebook=ebook, person_intents=plan.intents)
+        required = [pk for pk, i in plan.intents.items() if i == GroupAssignment.Intent.REQUIRED]
+        licensed = [
+            pk
+            for start in range(0, len(required), PEOPLE_PER_SLICE)
+            for pk in License.objects.filter(
+                ebook=ebook,
+                state=State.ASSIGNED,
+                person_id__in=required[start : start + PEOPLE_PER_SLICE],
+            ).values_list("person_id", flat=True)
+        ]
+        records.install_requests_record(ebook=ebook, person_ids=licensed)
+        # Kept flags change with assignments and memberships: their services set them.
+
+    def _stranded_resolve(self, ebook: EBook) -> None:
+        """Pending licenses with no event id (a worker died before storing it): ask Apple."""
+        stranded = [pk for _, pk in licenses_stranded(token=self.token, ebook_id=ebook.pk)]
+        if not stranded:
+            return
+        rows = dict(
+            License.objects.filter(pk__in=stranded).values_list("pk", "apple_user__client_user_id")
+        )
+        ages = dict(License.objects.filter(pk__in=stranded).values_list("pk", "updated_at"))
+        if len(rows) <= 20:
+            held_cuids = {
+                a.client_user_id
+                for cuid in set(rows.values())
+                for a in self.client.assignments(
+                    adam_id=ebook.adam_id, pricing_param=ebook.pricing_param, client_user_id=cuid
+                )
+            }
+        else:
+            wanted = set(rows.values())
+            held_cuids = {
+                a.client_user_id
+                for a in self.client.assignments(
+                    adam_id=ebook.adam_id, pricing_param=ebook.pricing_param, parallel=5
+                )
+                if a.client_user_id in wanted
+            }
+        held = {pk for pk, cuid in rows.items() if cuid in held_cuids}
+        # Young rows Apple does not list yet may still be on their way: look again next run.
+        settled = [pk for pk in rows if pk in held or ages[pk] < self.now - STRANDED_GRACE]
+        records.licenses_stranded_resolve(license_ids=settled, held_ids=held, at=self.now)
+
+    def _give(self, ebook: EBook, person_ids: list[int]) -> None:
+        """Register, invite and license one slice of the people who lack the book."""
+        users = records.apple_users_prepare(
+            token=self.token, person_ids=person_ids, prefix=self.prefix
+        )
+        rows = [users[pk] for pk in person_ids if pk in users]
+        self._register([u for u in rows if u.status == AppleUser.Status.PENDING and not u.event_id])
+        self._add(invitations_sent=invitations_send(users=rows, client=self.client))
+        invited = [u for u in rows if u.status == AppleUser.Status.REGISTERED]
+        joined = [u for u in rows if u.status == AppleUser.Status.ASSOCIATED]
+        # The true reason first: people past the licenses left are short, not just waiting
+        # (those who joined come first; the last synced count decides, no extra request).
+        room = None if ebook.unlimited else max(ebook.available_count - len(joined), 0)
+        invited, short_invited = (invited, []) if room is None else (invited[:room], invited[room:])
+        records.licenses_set_state(
+            token=self.token,
+            ebook=ebook,
+            users=short_invited,
+            state=State.NOT_ENOUGH,
+            at=self.now,
+            error_number=NOT_ENOUGH_LICENSES,
+            error_message="Not enough licenses left for this book; buy more to cover everyone. "
+            "(They have not accepted Apple's invitation yet either.)",
+        )
+        self._add(shortfall=len(short_invited))
+        records.licenses_set_state(
+            token=self.token,
+            ebook=ebook,
+            users=invited,
+            state=State.WAITING_INVITATION,
+            at=self.now,
+        )
+        failed_pks = [u.pk for u in rows if u.status == AppleUser.Status.FAILED]
+        failed_users = (
+            AppleUser.objects.filter(pk__in=failed_pks).values_list("pk", "error")
+            if failed_pks
+            else []
+        )
+        for pk, error in failed_users:
+            records.licenses_set_state(
+                token=self.token,
+                ebook=ebook,
+                users=[u for u in rows if u.pk == pk],
+                state=State.FAILED,
+                at=self.now,
+                error_message=f"The person could not be registered with Apple: {error}",
+            )
+        if joined:
+            self._license(ebook, joined)
+
+    # --- Apple users --------------------------------------------------------------------
+
+    def _register(self, users: list[UserRow]) -> None:
+        """Ask Apple to create the users; their event is followed up, nobody waits here."""
+        if not users:
+            return
+        new_users = [
+            NewUser(
+                client_user_id=u.client_user_id,
+                email=u.email or None,
+                managed_apple_id=u.managed_apple_id or None,
+            )
+            for u in users
+        ]
+        try:
+            events = self.client.create_users(new_users)
+        except AppleError as error:
+            events = list(error.partial_events)
+            self._events_record(events, AppleEvent.Kind.USERS)
+            records.apple_users_registration_sent(token=self.token, events=events)
+            if isinstance(error, AuthError | ClaimedElsewhereError) or _maybe_queued(error):
+                raise  # users Apple may have made show up in the next users read
+            sent = {cid for event in events for cid in event.client_user_ids}
+            records.apple_users_registration_failed(
+                token=self.token,
+                client_user_ids=[
+                    u.client_user_id for u in new_users if u.client_user_id not in sent
+                ],
+                reason=plain_message(error),
+            )
+            raise
+        self._events_record(events, AppleEvent.Kind.USERS)
+        records.apple_users_registration_sent(token=self.token, events=events)
+        self._add(users_registered=sum(len(e.client_user_ids) for e in events))
+
+    def _events_record(self, events: list[EventRef], kind: str) -> None:
+        if not events:
+            return
+        due = self.now + timedelta(seconds=FIRST_FOLLOW_UP)
+        AppleEvent.objects.bulk_create(
+            [
+                AppleEvent(
+                    token=self.token,
+                    run=self.run,
+                    event_id=e.event_id,
+                    kind=kind,
+                    num_requested=len(e.client_user_ids) * max(len(e.assets), 1),
+                    next_check_at=due,
+                )
+                for e in events
+            ],
+            ignore_conflicts=True,
+        )
+        self.events_sent += len(events)
+        self._add(write_requests=len(events))
+
+    # --- licenses -----------------------------------------------------------------------
+
+    def _available(self, ebook: EBook) -> int | None:
+        """Licenses Apple says are free (None: unlimited), minus any still in flight.
+
+        The token's assets are read once per step (a few requests, not one per book) and the
+        book's counts are stored with their time.
+        """
+        if self.assets is None:
+            self.assets = {a.key: a for a in self.client.assets(product_type="Book", parallel=5)}
+            ebooks_counts_apply(token=self.token, assets=list(self.assets.values()), at=self.now)
+        asset = self.assets.get((ebook.adam_id, ebook.pricing_param))
+        if asset is None:
+            return 0
+        if asset.unlimited:
+            return None
+        in_flight = License.objects.filter(ebook=ebook, state=State.PENDING).count()
+        return max((asset.available_count or 0) - in_flight, 0)
+
+    def _license(self, ebook: EBook, joined: list[UserRow]) -> None:
+        available = self._available(ebook)
+        if available is not None and len(joined) > available and self._settle(ebook):
+            # Licenses in flight were subtracted from a count that may already include them:
+            # with their outcomes known, ask Apple for the count again.
+            self.assets = None
+            available = self._available(ebook)
+        granted, short = (
+            (joined, []) if available is None else (joined[:available], joined[available:])
+        )
+        records.licenses_set_state(
+            token=self.token,
+            ebook=ebook,
+            users=short,
+            state=State.NOT_ENOUGH,
+            at=self.now,
+            error_number=NOT_ENOUGH_LICENSES,
+            error_message="Not enough licenses left for this book; buy more to cover everyone.",
+        )
+        self._add(shortfall=len(short))
+        if not granted:
+            return
+        # Written before Apple is asked: a crash in between leaves pending rows with no event
+        # id, which the next run checks against Apple before asking again.
+        records.licenses_set_state(
+            token=self.token, ebook=ebook, users=granted, state=State.PENDING, at=self.now
+        )
+        key = tuple(u.client_user_id for u in granted)
+        if key not in self.grants:
+            self.grants[key] = ([], granted)
+            self.granted_people += len(granted)
+        self.grants[key][0].append(ebook)
+
+    def _settle(self, ebook: EBook) -> bool:
+        in_flight = [e for ebooks, _ in self.grants.values() for e in ebooks if e.pk == ebook.pk]
+        if in_flight:
+            self._grants_send()  # what this step gathered must have its event ids first
+        return bool(
+            book_events_settle(
+                token=self.token, client=self.client, ebook_id=ebook.pk, clock=self.clock
+            )
+        )
+
+    def _associate(self, ebooks: list[EBook], users: list[UserRow]) -> None:
+        by_key = {AssetKey(e.adam_id, e.pricing_param): e for e in ebooks}
+        user_pk = {u.client_user_id: u.pk for u in users}
+        try:
+            events = self.client.associate(
+                assets=list(by_key), client_user_ids=[u.client_user_id for u in users]
+            )
+        except AppleError as error:
+            events = list(error.partial_events)
+            self._licenses_sent(events, by_key, user_pk)
+            if _maybe_queued(error):
+                # Apple may have queued the request though its answer was lost: the rows stay
+                # pending with no event id, and the next run asks Apple before asking again.
+                raise
+            sent = {(k, c) for e in events for k in e.assets for c in e.client_user_ids}
+            for key, ebook in by_key.items():
+                records.licenses_set_state(
+                    token=self.token,
+                    ebook=ebook,
+                    users=[u for u in users if (key, u.client_user_id) not in sent],
+                    state=State.FAILED,
+                    at=self.now,
+                    error_number=error.error_number,
+                    error_message=plain_message(error),
+                )
+            raise
+        self._licenses_sent(events, by_key, user_pk)
+
+    def _licenses_sent(self, events: list[EventRef], by_key, user_pk) -> None:
+        self._events_record(events, AppleEvent.Kind.LICENSES)
+        rows = [
+            (by_key[AssetKey(*key)].pk, user_pk[cuid], e.event_id)
+            for e in events
+            for key in e.assets
+            for cuid in e.client_user_ids
+        ]
+        records.licenses_event_sent(rows=rows)
+        self._add(licenses_requested=len(rows))

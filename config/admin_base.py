@@ -43,7 +43,10 @@ class KeepCase(str):
 # --- only declared filters from the query string (defect 11) --------------------------------
 
 # Lookup terms the admin's own filters produce; never regex, contains or other costly ones.
-FILTER_TERMS = {"exact", "iexact", "isnull", "in", "gt", "gte", "lt", "lte", "year", "month", "day"}
+FILTER_TERMS = {
+    *("exact", "iexact", "isnull", "isempty", "in", "gt", "gte", "lt", "lte"),
+    *("year", "month", "day"),
+}
 RELATED_KEYS = {"id", "pk"}
 
 

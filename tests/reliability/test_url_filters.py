@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
-from django.contrib.admin.filters import SimpleListFilter
+from django.contrib.admin.filters import EmptyFieldListFilter, SimpleListFilter
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -52,6 +52,8 @@ def test_declared_filters_still_work(admin_client, model, model_admin, url):
     for item in model_admin.list_filter:
         if isinstance(item, type) and issubclass(item, SimpleListFilter):
             params = {item.parameter_name: "1"}
+        elif isinstance(item, list | tuple) and item[1] is EmptyFieldListFilter:
+            params = {f"{item[0]}__isempty": "1"}
         else:
             field = item[0] if isinstance(item, list | tuple) else item
             params = {f"{field}__isnull": "False"}

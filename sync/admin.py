@@ -200,7 +200,7 @@ def _notifications_line(token: VppToken) -> str:
 
 token_action_register(
     action=reconcile_now_action,
-    description="Reconcile now (hand out the licenses assignments ask for)",
+    description="Reconcile now",
     permission=RECONCILE_PERMISSION,
 )
 token_detail_register(label="Apple notifications", render=_notifications_line)

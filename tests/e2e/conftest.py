@@ -156,7 +156,9 @@ PORTAL_ADMIN_ONLY = (
 )
 
 
-def assert_read_only(page, *, actions: frozenset[str] = frozenset({"Sync now"})) -> None:
+def assert_read_only(
+    page, *, actions: frozenset[str] = frozenset({"Sync now", "Reconcile now"})
+) -> None:
     """Nothing on the page writes: no add/assign/import/upload links, no save, no file input."""
     from playwright.sync_api import expect
 

@@ -284,8 +284,16 @@ def test_pending_events_for_minutes_hold_no_worker_for_long(reconciler, big_toke
         started = time.perf_counter()
         events_follow_up(token=token, now=now)
         durations.append(time.perf_counter() - started)
+    pending = AppleEvent.objects.filter(state="pending")
+    for _ in range(100):  # Apple has finished: short follow-ups apply the outcomes, in turns
+        if not pending.exists():
+            break
+        now += timedelta(seconds=10)
+        started = time.perf_counter()
+        events_follow_up(token=token, now=now)
+        durations.append(time.perf_counter() - started)
     assert max(durations) < 5.0, durations  # a few seconds, on a loaded 2-core machine
-    assert AppleEvent.objects.filter(state="pending").count() == 0  # all followed to the end
+    assert pending.count() == 0  # all followed to the end
     states = set(License.objects.filter(ebook__in=books).values_list("state", flat=True))
     assert states == {State.ASSIGNED}
     assert _requested_twice(apple) == []

@@ -10,7 +10,7 @@ from django import forms
 
 from assignments.models import AppleUser, GroupAssignment, License, Membership, Person, UserGroup
 from ebooks.models import EBook
-from sync.models import SyncRun
+from sync.models import ReconcileRun, SyncRun
 from tokens.models import VppToken
 
 MAX_ID = 2**63 - 1
@@ -88,6 +88,14 @@ class SyncRunFilter(filters.FilterSet):
 
     class Meta:
         model = SyncRun
+        fields = ("state",)
+
+
+class ReconcileRunFilter(filters.FilterSet):
+    token = IdFilter(field_name="token_id")
+
+    class Meta:
+        model = ReconcileRun
         fields = ("state",)
 
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from assignments.models import AppleUser, GroupAssignment, License, Membership, Person, UserGroup
 from ebooks.models import EBook
-from sync.models import SyncRun
+from sync.models import ReconcileRun, SyncRun
 from tokens.models import VppToken
 
 
@@ -332,6 +332,34 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "foreign_licenses_ignored",
             "apple_requests",
             "error_number",
+            "error_message",
+            "queued_at",
+            "started_at",
+            "finished_at",
+        )
+        read_only_fields = fields
+
+
+class ReconcileRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReconcileRun
+        fields = (
+            "id",
+            "token",
+            "trigger",
+            "state",
+            "phase",
+            "progress_done",
+            "progress_total",
+            "people_targeted",
+            "users_registered",
+            "invitations_sent",
+            "licenses_requested",
+            "licenses_assigned",
+            "licenses_failed",
+            "shortfall",
+            "books_failed",
+            "apple_requests",
             "error_message",
             "queued_at",
             "started_at",

@@ -22,6 +22,7 @@ router.register("groups", views.GroupViewSet, basename="group")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 router.register("licenses", views.LicenseViewSet, basename="license")
 router.register("sync-runs", views.SyncRunViewSet, basename="syncrun")
+router.register("reconcile-runs", views.ReconcileRunViewSet, basename="reconcilerun")
 router.register("invitations", views.InvitationViewSet, basename="invitation")
 router.register("device-channel", DeviceChannelViewSet, basename="device-channel")
 

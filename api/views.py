@@ -25,7 +25,7 @@ from assignments.models import AppleUser, GroupAssignment, License, Membership, 
 from assignments.selectors import assignment_preview
 from ebooks.models import EBook
 from reports.selectors import forecasts_read
-from sync.models import SyncRun
+from sync.models import ReconcileRun, SyncRun
 from sync.services import sync_request
 from tokens.parsing import MAX_FILE_BYTES
 from tokens.services import token_renew
@@ -432,6 +432,16 @@ class SyncRunViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.SyncRunSerializer
     filterset_class = filters.SyncRunFilter
     required_permissions = _view("sync.view_syncrun")
+
+
+class ReconcileRunViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):
+    """License reconcile runs (the push to Apple), in id order of the cursor."""
+
+    lookup_value_regex = ID_PATTERN
+    queryset = ReconcileRun.objects.order_by("pk")
+    serializer_class = serializers.ReconcileRunSerializer
+    filterset_class = filters.ReconcileRunFilter
+    required_permissions = _view("sync.view_reconcilerun")
 
 
 class InvitationViewSet(ReleasedResponseMixin, viewsets.ReadOnlyModelViewSet):

@@ -327,4 +327,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Sync and reconcile runs share their states; one enum in the document names both.
+    "ENUM_NAME_OVERRIDES": {"RunStateEnum": "sync.models.SyncRun.State"},
 }

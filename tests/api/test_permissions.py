@@ -36,6 +36,7 @@ MATRIX = [
     ("post", "/api/v1/memberships/change/", {ADMIN}),
     ("get", "/api/v1/licenses/", READERS),
     ("get", "/api/v1/sync-runs/", {OPERATOR, ADMIN}),
+    ("get", "/api/v1/reconcile-runs/", {OPERATOR, ADMIN}),
     ("get", "/api/v1/invitations/", READERS),
     ("post", "/api/v1/invitations/{apple_user}/resend/", {ADMIN}),
     ("post", "/api/v1/device-channel/devices/", {DEVICE}),

@@ -91,3 +91,15 @@ def test_book_shows_counts_as_of_install_summary_and_forecast(admin_api):
     assert body["forecast"]["runs_out_on"] is not None
     listed = admin_api.get("/api/v1/books/").json()["results"]
     assert listed[0]["install_summary"] == summary
+
+
+def test_reconcile_runs_are_listed_with_their_counters(key_client):
+    from sync.models import ReconcileRun
+
+    run = ReconcileRun.objects.create(
+        token=VppTokenFactory(), trigger="assignment", licenses_assigned=7, shortfall=2
+    )
+    body = key_client(ApiKey.Scope.OPERATOR).get("/api/v1/reconcile-runs/").json()
+    assert [(r["id"], r["licenses_assigned"], r["shortfall"]) for r in body["results"]] == [
+        (run.pk, 7, 2)
+    ]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, JsonResponse
@@ -13,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from audit.services import Action, Outcome, audit_record
 from config.admin_base import ReadOnlyAdminMixin, badge
-from sync.models import ReconcileRun, SyncRun
+from sync.models import ReconcileRun, Run, SyncRun
 from sync.reconcile.runs import reconcile_request
 from sync.selectors import notifications_status_line, reconcile_run_progress, sync_run_progress
 from sync.services import sync_request
@@ -62,8 +64,53 @@ token_action_register(action=sync_now_action, description="Sync now", permission
 token_upload_hook_register(hook=first_sync_on_upload)
 
 
+class RunAdminMixin:
+    """A run's state badge, duration, and page whose progress bar polls `<pk>/progress/` (JSON
+    from `progress_read`): shared by sync runs and reconcile runs."""
+
+    progress_read: Callable[..., dict]
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, run: Run) -> str:
+        return badge(label=run.get_state_display(), tone=Run.STATE_TONES[run.state])
+
+    @admin.display(description="duration")
+    def duration_display(self, run: Run) -> str:
+        duration = run.duration
+        if duration is None:
+            return "—"
+        seconds = int(duration.total_seconds())
+        return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+    def _progress_url_name(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_progress"
+
+    def progress_path(self):
+        return path(
+            "<int:pk>/progress/",
+            self.admin_site.admin_view(self.progress_view),
+            name=self._progress_url_name(),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = get_object_or_404(self.model, pk=object_id)
+        context = {
+            "progress": self.progress_read(run=run),
+            "progress_url": reverse(f"admin:{self._progress_url_name()}", args=[run.pk]),
+        }
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **context}
+        )
+
+    def progress_view(self, request, pk: int):
+        """JSON polled by the run page's progress bar."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(self.progress_read(run=get_object_or_404(self.model, pk=pk)))
+
+
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SyncRunAdmin(RunAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Fits 1,280 px beside the filter; the per-counter detail is on the run's page.
     list_display = (
         "queued_at",
@@ -79,6 +126,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "queued_at"
     show_full_result_count = False
     change_form_template = "admin/sync/syncrun/change_form.html"
+    progress_read = staticmethod(sync_run_progress)
     readonly_fields = (
         "token",
         "trigger",
@@ -107,10 +155,6 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     fields = readonly_fields
 
-    @admin.display(description="state", ordering="state")
-    def state_badge(self, run: SyncRun) -> str:
-        return badge(label=run.get_state_display(), tone=SyncRun.STATE_TONES[run.state])
-
     @admin.display(description="books")
     def books_changed(self, run: SyncRun) -> str:
         return f"{run.books_added} added, {run.books_updated} updated, {run.books_gone} gone"
@@ -119,21 +163,9 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def seen(self, run: SyncRun) -> str:
         return f"{run.licenses_seen} licenses, {run.users_seen} users"
 
-    @admin.display(description="duration")
-    def duration_display(self, run: SyncRun) -> str:
-        duration = run.duration
-        if duration is None:
-            return "—"
-        seconds = int(duration.total_seconds())
-        return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
     def get_urls(self):
         own = [
-            path(
-                "<int:pk>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="sync_syncrun_progress",
-            ),
+            self.progress_path(),
             path(
                 "token/<int:token_pk>/sync-now/",
                 self.admin_site.admin_view(require_POST(self.sync_now_view)),
@@ -141,23 +173,6 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ),
         ]
         return own + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = get_object_or_404(SyncRun, pk=object_id)
-        context = {
-            "progress": sync_run_progress(run=run),
-            "progress_url": reverse("admin:sync_syncrun_progress", args=[run.pk]),
-        }
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **context}
-        )
-
-    def progress_view(self, request, pk: int):
-        """JSON polled by the run page's progress bar."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        run = get_object_or_404(SyncRun, pk=pk)
-        return JsonResponse(sync_run_progress(run=run))
 
     def sync_now_view(self, request, token_pk: int):
         """The "Sync now" button on a token's page."""
@@ -207,7 +222,7 @@ token_detail_register(label="Apple notifications", render=_notifications_line)
 
 
 @admin.register(ReconcileRun)
-class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReconcileRunAdmin(RunAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "queued_at",
         "token",
@@ -228,6 +243,7 @@ class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "queued_at"
     show_full_result_count = False
     change_form_template = "admin/sync/reconcilerun/change_form.html"
+    progress_read = staticmethod(reconcile_run_progress)
     readonly_fields = (
         "token",
         "trigger",
@@ -253,19 +269,10 @@ class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "heartbeat_at",
     )
     fields = readonly_fields
-    duration_display = SyncRunAdmin.duration_display
-
-    @admin.display(description="state", ordering="state")
-    def state_badge(self, run: ReconcileRun) -> str:
-        return badge(label=run.get_state_display(), tone=ReconcileRun.STATE_TONES[run.state])
 
     def get_urls(self):
         own = [
-            path(
-                "<int:pk>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="sync_reconcilerun_progress",
-            ),
+            self.progress_path(),
             path(
                 "token/<int:token_pk>/reconcile-now/",
                 self.admin_site.admin_view(require_POST(self.reconcile_now_view)),
@@ -273,23 +280,6 @@ class ReconcileRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ),
         ]
         return own + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = get_object_or_404(ReconcileRun, pk=object_id)
-        context = {
-            "progress": reconcile_run_progress(run=run),
-            "progress_url": reverse("admin:sync_reconcilerun_progress", args=[run.pk]),
-        }
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **context}
-        )
-
-    def progress_view(self, request, pk: int):
-        """JSON polled by the run page's progress bar (the same script as sync runs)."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        run = get_object_or_404(ReconcileRun, pk=pk)
-        return JsonResponse(reconcile_run_progress(run=run))
 
     def reconcile_now_view(self, request, token_pk: int):
         """The "Reconcile now" button on a token's page."""

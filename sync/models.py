@@ -12,27 +12,52 @@ from tokens.models import VppToken
 ACTIVE_STATES = ("queued", "running")
 
 
-class SyncRun(models.Model):
+class RunState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    PARTIAL = "partial", "Partly done"
+
+
+class Run(models.Model):
+    """What sync runs and reconcile runs share: their states, badge tones and times."""
+
+    State = RunState
+    # Badge tone of each state (CSS .portal-badge--<tone>), declared with the choices.
+    STATE_TONES = {
+        RunState.QUEUED: "muted",
+        RunState.RUNNING: "info",
+        RunState.SUCCEEDED: "ok",
+        RunState.FAILED: "error",
+        RunState.PARTIAL: "warning",
+    }
+
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def duration(self):
+        if self.started_at is None:
+            return None
+        return (self.finished_at or self.heartbeat_at or self.started_at) - self.started_at
+
+
+class SyncRun(Run):
     class Trigger(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
         MANUAL = "manual", "Sync now"
         COMMAND = "command", "Command line"
-
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        PARTIAL = "partial", "Partly done"
-
-    # Badge tone of each state (CSS .portal-badge--<tone>), declared with the choices.
-    STATE_TONES = {
-        State.QUEUED: "muted",
-        State.RUNNING: "info",
-        State.SUCCEEDED: "ok",
-        State.FAILED: "error",
-        State.PARTIAL: "warning",
-    }
 
     class Phase(models.TextChoices):
         WAITING = "waiting", "Waiting for a worker"
@@ -49,7 +74,6 @@ class SyncRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     full = models.BooleanField(default=False, help_text="Re-read everything, not just changes.")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.WAITING)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
@@ -67,11 +91,6 @@ class SyncRun(models.Model):
     error_message = models.CharField(max_length=1000, blank=True)
     users_version_id = models.CharField(max_length=100, blank=True)
     assignments_version_id = models.CharField(max_length=100, blank=True)
-
-    queued_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-queued_at",)
@@ -92,16 +111,6 @@ class SyncRun(models.Model):
     def __str__(self) -> str:
         return f"Sync of {self.token} at {self.queued_at:%Y-%m-%d %H:%M}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    @property
-    def duration(self):
-        if self.started_at is None:
-            return None
-        return (self.finished_at or self.heartbeat_at or self.started_at) - self.started_at
-
 
 class SyncCursor(models.Model):
     """Where the next incremental sync of a token starts (Apple's versionIds)."""
@@ -117,7 +126,7 @@ class SyncCursor(models.Model):
         return f"Sync position of {self.token}"
 
 
-class ReconcileRun(models.Model):
+class ReconcileRun(Run):
     """One push of the licenses a token's group assignments ask for; shaped like SyncRun."""
 
     class Trigger(models.TextChoices):
@@ -128,15 +137,6 @@ class ReconcileRun(models.Model):
         FOLLOW_UP = "follow_up", "Apple finished a request"
         SCHEDULE = "schedule", "Scheduled"
         MANUAL = "manual", "Reconcile now"
-
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        PARTIAL = "partial", "Partly done"
-
-    STATE_TONES = SyncRun.STATE_TONES
 
     class Phase(models.TextChoices):
         WAITING = "waiting", "Waiting for a worker"
@@ -150,7 +150,6 @@ class ReconcileRun(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.WAITING)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
@@ -158,6 +157,9 @@ class ReconcileRun(models.Model):
     book_cursor = models.PositiveBigIntegerField(default=0)
     # Another change arrived while this run was working: a new run follows it.
     again = models.BooleanField(default=False)
+    # A step holds the run until then (extended by its heartbeats, cleared when it hands over):
+    # a task delivered twice finds it held and does nothing, so Apple is never asked twice.
+    step_until = models.DateTimeField(null=True, blank=True)
 
     people_targeted = models.PositiveIntegerField(default=0)
     users_registered = models.PositiveIntegerField(default=0)
@@ -171,10 +173,6 @@ class ReconcileRun(models.Model):
     apple_requests = models.PositiveIntegerField(default=0)
 
     error_message = models.CharField(max_length=2000, blank=True)
-    queued_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-queued_at",)
@@ -194,16 +192,6 @@ class ReconcileRun(models.Model):
 
     def __str__(self) -> str:
         return f"Reconcile of {self.token} at {self.queued_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    @property
-    def duration(self):
-        if self.started_at is None:
-            return None
-        return (self.finished_at or self.heartbeat_at or self.started_at) - self.started_at
 
 
 class ReconcileState(models.Model):

@@ -94,7 +94,10 @@ def reconcile_run_execute(
             RunState.FAILED, "An internal error stopped the reconcile; the worker log has details."
         )
     if more:
-        reconcile_run_beat(run=run, apple_requests=run.apple_requests + push.requests_made())
+        # Let go of the run before the next step is queued: that step may start at once.
+        reconcile_run_beat(
+            run=run, apple_requests=run.apple_requests + push.requests_made(), step_until=None
+        )
         queue.run_enqueue(run_id=run.pk)
         return ReconcileRun.objects.get(pk=run.pk)
     state = RunState.PARTIAL if push.book_errors else RunState.SUCCEEDED

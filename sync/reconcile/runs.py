@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sync.models import ReconcileRun, ReconcileState
@@ -22,6 +23,9 @@ Trigger = ReconcileRun.Trigger
 ACTIVE = [State.QUEUED, State.RUNNING]
 # Every step writes a heartbeat at least once per book; a step lasts at most TASK_BUDGET.
 HEARTBEAT_STALE = timedelta(minutes=3)
+# How long a step holds its run without a heartbeat; under HEARTBEAT_STALE, so the reaper's fresh
+# run never waits on a dead step.
+STEP_LEASE = timedelta(minutes=2)
 # A queued run no worker picked up (lost message, workers down) stops blocking the next.
 QUEUED_STALE = timedelta(minutes=10)
 
@@ -70,21 +74,30 @@ def reconcile_request(
 
 
 def reconcile_run_take(*, run_id: int, now: datetime) -> ReconcileRun | None:
-    """Start a queued run, or carry on a running one; None when it is not ours to work on."""
-    started = ReconcileRun.objects.filter(pk=run_id, state=State.QUEUED).update(
-        state=State.RUNNING, started_at=now, heartbeat_at=now
+    """Hold a queued or running run for one step; None when it is not ours to work on.
+
+    A running run another worker holds (the same task delivered twice) is refused: two steps of
+    one run side by side would plan the same books and ask Apple twice."""
+    held = ReconcileRun.objects.filter(pk=run_id, state__in=(State.QUEUED, State.RUNNING)).filter(
+        Q(step_until__isnull=True) | Q(step_until__lt=now)
     )
-    run = ReconcileRun.objects.select_related("token").filter(pk=run_id).first()
-    if run is None or (not started and run.state != State.RUNNING):
+    if not held.update(
+        state=State.RUNNING,
+        started_at=Coalesce("started_at", Value(now)),
+        heartbeat_at=now,
+        step_until=now + STEP_LEASE,
+    ):
         return None
-    return run
+    return ReconcileRun.objects.select_related("token").get(pk=run_id)
 
 
 def reconcile_run_beat(*, run: ReconcileRun, **values) -> bool:
-    """Write progress and a heartbeat; False when the reaper gave up on the run meanwhile."""
+    """Write progress and a heartbeat, which extends the step's hold; False when the reaper gave
+    up on the run meanwhile."""
+    now = timezone.now()
     return bool(
         ReconcileRun.objects.filter(pk=run.pk, state=State.RUNNING).update(
-            heartbeat_at=timezone.now(), **values
+            **{"heartbeat_at": now, "step_until": now + STEP_LEASE, **values}
         )
     )
 
@@ -107,6 +120,7 @@ def reconcile_run_finish(
         "heartbeat_at": now,
         "error_message": message[:2000],
         "apple_requests": F("apple_requests") + apple_requests,
+        "step_until": None,
     }
     if state == State.SUCCEEDED:
         values["phase"] = ReconcileRun.Phase.DONE

@@ -252,12 +252,6 @@ def test_two_workers_on_one_tokens_tasks_leave_the_same_licenses_as_one(apple, s
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile_run_take lets a second worker carry on a RUNNING run while the first "
-    "still works on it (a step delivered twice): both plan the book and request the same "
-    "licenses",
-)
 def test_a_step_delivered_to_two_workers_at_once_requests_no_license_twice(
     apple, synced, monkeypatch
 ):

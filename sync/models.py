@@ -201,6 +201,11 @@ class ReconcileState(models.Model):
     token = models.OneToOneField(VppToken, on_delete=models.CASCADE, related_name="reconcile_state")
     changed_at = models.DateTimeField(null=True, blank=True)
     planned_at = models.DateTimeField(null=True, blank=True)
+    # Whether anything changed since the last plan is decided by these counters, not by the times
+    # above: a change counted inside a transaction that commits after a plan began is still
+    # newer than that plan (the plan read the count before it), however the clocks fall.
+    change_seq = models.PositiveBigIntegerField(default=0)
+    planned_seq = models.PositiveBigIntegerField(default=0)
     # Never the sync engine's cursor: the reconciler reads users since its own versionId.
     users_version_id = models.CharField(max_length=100, blank=True)
     follow_up_at = models.DateTimeField(null=True, blank=True)

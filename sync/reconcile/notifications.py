@@ -240,11 +240,14 @@ def _user_management(token: VppToken, payload: dict, now: datetime, client) -> N
     waiting = AppleUser.objects.filter(
         token=token, event_id=event_id, status=AppleUser.Status.PENDING
     )
+    finished = 0
     if event_id and not waiting.exists():
-        AppleEvent.objects.filter(
+        finished = AppleEvent.objects.filter(
             token=token, event_id=event_id, state=AppleEvent.State.PENDING
         ).update(state=AppleEvent.State.DONE, finished_at=now)
-    if ours:
+    if ours or finished:
+        # As the follow-up does when it finishes a users event: the people Apple registered can
+        # now be licensed or invited. Whoever learns the outcome first must queue that run.
         reconcile_request(token=token, trigger=Trigger.FOLLOW_UP)
 
 

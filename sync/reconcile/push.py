@@ -137,9 +137,12 @@ class Push:
         run = self.run
         if run.book_cursor == 0 and run.phase == ReconcileRun.Phase.WAITING:
             notifications_register(token=self.token, client=self.client, now=self.now)
-            if not self._worth_planning():
+            seen_changes = self._changes_to_plan()
+            if seen_changes is None:
                 return False
-            ReconcileState.objects.filter(token=self.token).update(planned_at=self.now)
+            ReconcileState.objects.filter(token=self.token).update(
+                planned_at=self.now, planned_seq=seen_changes
+            )
             total = (
                 EBook.objects.filter(
                     token=self.token, gone_at__isnull=True, group_assignments__isnull=False
@@ -209,17 +212,16 @@ class Push:
         self.counts = {}
         return reconcile_run_beat(run=self.run, **values)
 
-    def _worth_planning(self) -> bool:
-        """Anything to do? A run after no change costs a few indexed reads, whatever the size."""
-        if self.run.trigger == ReconcileRun.Trigger.MANUAL:
-            return True
+    def _changes_to_plan(self) -> int | None:
+        """The change count this plan covers, or None when there is nothing to do. A run after no
+        change costs a few indexed reads, whatever the size."""
         state, _ = ReconcileState.objects.get_or_create(token=self.token)
-        changed = state.planned_at is None or (
-            state.changed_at is not None and state.changed_at >= state.planned_at
-        )
-        if self.run.trigger == ReconcileRun.Trigger.FOLLOW_UP:
-            changed = True  # Apple finished registering people, or refused some licenses
-        return changed or bool(licenses_stranded(token=self.token))
+        changed = state.planned_at is None or state.change_seq > state.planned_seq
+        if self.run.trigger in (ReconcileRun.Trigger.MANUAL, ReconcileRun.Trigger.FOLLOW_UP):
+            changed = True  # asked for, or Apple finished registering people / refused some
+        if changed or licenses_stranded(token=self.token):
+            return state.change_seq
+        return None
 
     def finish(self, state: str, message: str) -> ReconcileRun:
         self._save_progress()

@@ -41,10 +41,12 @@ def reconcile_changed_mark(*, token_ids, at: datetime | None = None) -> None:
     at = at or timezone.now()
     for token_id in sorted(set(token_ids)):
         state, created = ReconcileState.objects.get_or_create(
-            token_id=token_id, defaults={"changed_at": at}
+            token_id=token_id, defaults={"changed_at": at, "change_seq": 1}
         )
         if not created:
-            ReconcileState.objects.filter(pk=state.pk).update(changed_at=at)
+            ReconcileState.objects.filter(pk=state.pk).update(
+                changed_at=at, change_seq=F("change_seq") + 1
+            )
 
 
 def reconcile_request(
@@ -64,7 +66,9 @@ def reconcile_request(
                 queue.run_enqueue(run_id=run.pk)
     except IntegrityError:
         # A running run may have planned already: it queues one more run when it ends. A
-        # queued one will see the change when it starts.
+        # queued one will see the change when it starts: count one, so that a request which
+        # always plans (a follow-up, Reconcile now) is not lost in a run that would skip.
+        reconcile_changed_mark(token_ids=[token_id])
         ReconcileRun.objects.filter(token_id=token_id, state=State.RUNNING).update(again=True)
         active = ReconcileRun.objects.filter(token_id=token_id, state__in=ACTIVE).first()
         if active is None:  # it ended between our insert and this read

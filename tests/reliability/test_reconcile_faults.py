@@ -266,23 +266,23 @@ def test_a_step_delivered_to_two_workers_at_once_requests_no_license_twice(
     # either asks; a reconciler that refuses the second delivery never gets both through
     # (the waits time out and the one delivery carries on alone).
     started, planned = threading.Barrier(2), threading.Barrier(2)
-    real_worth, real_associate = Push._worth_planning, Push._associate
+    real_changes, real_associate = Push._changes_to_plan, Push._associate
 
     def together(barrier: threading.Barrier) -> None:
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=3)
 
-    def worth_planning_together(self):
-        worth = real_worth(self)
+    def changes_to_plan_together(self):
+        changes = real_changes(self)
         together(started)
-        return worth
+        return changes
 
     def associate_after_both_planned(self, ebooks, users):
         if book in ebooks:
             together(planned)
         return real_associate(self, ebooks, users)
 
-    monkeypatch.setattr(Push, "_worth_planning", worth_planning_together)
+    monkeypatch.setattr(Push, "_changes_to_plan", changes_to_plan_together)
     monkeypatch.setattr(Push, "_associate", associate_after_both_planned)
     errors: list[BaseException] = []
 

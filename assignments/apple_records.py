@@ -17,6 +17,7 @@ from assignments.bulk_sql import (
     licenses_assigned_upsert,
 )
 from assignments.models import AppleUser
+from tokens.crypto import encrypter
 from tokens.models import VppToken
 
 APPLE_STATUS = {
@@ -42,6 +43,7 @@ def apple_users_upsert(
 ) -> PageCounts:
     """Store the status Apple gives for our users; count the others."""
     counts = PageCounts()
+    encrypt = encrypter()  # raw SQL writes: encrypted here, as the model field does
     ours: dict[str, tuple[str, str, str, str, str]] = {}
     for user in users:
         if not user.client_user_id.startswith(prefix):
@@ -52,12 +54,12 @@ def apple_users_upsert(
         current = ours.get(user.client_user_id)
         if current is not None and _STATUS_RANK.get(current[2], 0) >= _STATUS_RANK.get(status, 0):
             continue
-        invite = (user.invite_code or "")[:100] if status != AppleUser.Status.ASSOCIATED else ""
+        invite = user.invite_code if status != AppleUser.Status.ASSOCIATED else ""
         ours[user.client_user_id] = (
             user.client_user_id,
             (user.email or "")[:254],
             status,
-            invite,
+            encrypt(invite) if invite else "",
             (user.id_hash or "")[:200],
         )
     apple_users_upsert_rows(token_id=token.pk, rows=list(ours.values()), seen_at=seen_at)

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from ebooks.models import EBook
+from tokens.fields import EncryptedTextField
 from tokens.models import VppToken
 
 
@@ -125,7 +126,8 @@ class AppleUser(models.Model):
     client_user_id = models.CharField(max_length=100)
     email = models.CharField(max_length=254, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    invite_code = models.CharField(max_length=100, blank=True)
+    # Apple's invitation code is a secret (it joins a person to the organisation's account).
+    invite_code = EncryptedTextField(blank=True)
     id_hash = models.CharField(max_length=200, blank=True)
     managed = models.BooleanField(default=False, help_text="Registered with a Managed Apple ID.")
 

@@ -36,16 +36,22 @@ def token_cipher() -> MultiFernet:
 
 def encrypt(secret: str) -> str:
     """Encrypt with the newest key."""
-    return token_cipher().encrypt(secret.encode("ascii")).decode("ascii")
+    return token_cipher().encrypt(secret.encode("utf-8")).decode("ascii")
+
+
+def encrypter():
+    """`encrypt` with the cipher built once, for many values in a row (bulk writes)."""
+    cipher = token_cipher()
+    return lambda secret: cipher.encrypt(secret.encode("utf-8")).decode("ascii")
 
 
 def decrypt(ciphertext: str) -> str:
     """Decrypt with whichever configured key fits."""
     try:
-        return token_cipher().decrypt(ciphertext.encode("ascii")).decode("ascii")
-    except InvalidToken:
+        return token_cipher().decrypt(ciphertext.encode("ascii")).decode("utf-8")
+    except (InvalidToken, UnicodeError):
         raise TokenKeyError(
-            "A stored token cannot be decrypted with VPP_TOKEN_KEY: was a key removed too soon?"
+            "A stored secret cannot be decrypted with VPP_TOKEN_KEY: was a key removed too soon?"
         ) from None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
@@ -25,6 +26,7 @@ from apple.types import ClientConfig
 from config.mail import header_safe, mails_send_later
 from tokens.clients import client_for_content, client_for_token, our_mdm_info
 from tokens.crypto import encrypt, reencrypt
+from tokens.fields import EncryptedTextField
 from tokens.models import EXPIRING_SOON, TokenAlert, VppToken
 from tokens.parsing import ParsedToken, TokenFileError, clean_line, parse_token_file
 from tokens.selectors import alert_recipients
@@ -395,11 +397,39 @@ def _alert_text(token: VppToken, kind: str, *, now: datetime) -> tuple[str, str]
 
 
 def tokens_reencrypt() -> int:
-    """Re-encrypt every stored token with the newest VPP_TOKEN_KEY key; returns how many."""
+    """Re-encrypt every stored token with the newest VPP_TOKEN_KEY key; returns how many.
+
+    Other secrets kept under the same keys (every EncryptedTextField of any app) are
+    re-encrypted in the same transaction, so the old key can be dropped afterwards.
+    """
     count = 0
     with transaction.atomic():
         for token in VppToken.objects.select_for_update().only("pk", "secret_ciphertext"):
             token.secret_ciphertext = reencrypt(token.secret_ciphertext)
             token.save(update_fields=["secret_ciphertext"])
             count += 1
+        for model, field in _encrypted_fields():
+            _column_reencrypt(model, field)
     return count
+
+
+def _encrypted_fields():
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if isinstance(field, EncryptedTextField):
+                yield model, field
+
+
+def _column_reencrypt(model, field, batch: int = 2000) -> None:
+    """Rewrite one encrypted column under the newest key (the field encrypts what it saves)."""
+    rows = model._base_manager.exclude(**{field.name: ""}).order_by("pk")
+    last = None
+    while True:
+        page = rows.filter(pk__gt=last) if last is not None else rows
+        values = list(page.values_list("pk", field.name)[:batch])  # decrypted on read
+        if not values:
+            return
+        model._base_manager.bulk_update(
+            [model(pk=pk, **{field.name: secret}) for pk, secret in values], [field.name]
+        )
+        last = values[-1][0]

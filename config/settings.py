@@ -76,6 +76,9 @@ try:
     # Login throttling (django-axes): failures per user name and address, then a cool-off.
     AXES_FAILURE_LIMIT = read_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
     LOGIN_COOLOFF_MINUTES = read_int("LOGIN_COOLOFF_MINUTES", default=15, minimum=1)
+    # Password-reset requests an hour, per email address and per client address: a reset
+    # sends mail, so an open form would let anyone flood a colleague's inbox or the mail server.
+    PASSWORD_RESET_LIMIT = read_int("PASSWORD_RESET_LIMIT", default=5, minimum=1)
     # Requests per API key (or signed-in user), DRF's "number/period" form.
     API_RATE_LIMIT = read_str("API_RATE_LIMIT", default="600/min")
 except SettingError as error:

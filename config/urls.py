@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config.password_reset import PasswordResetView
 from config.views import favicon, healthz
 
 admin.site.site_header = "Shelfkeeper"
@@ -17,11 +18,12 @@ admin.site.site_url = None  # "View site" would lead back to this same admin
 # The portal's own 403 page: says which role is needed, in the portal's look.
 handler403 = "config.views.permission_denied"
 
-# Password reset by email through Django's own views and the admin's templates (portal look).
+# Password reset by email through Django's own views (the first rate limited) and the admin's
+# templates (portal look).
 password_reset = [
     path(
         "admin/password_reset/",
-        auth_views.PasswordResetView.as_view(extra_context={"site_header": "Shelfkeeper"}),
+        PasswordResetView.as_view(),
         name="admin_password_reset",
     ),
     path(

@@ -1,5 +1,5 @@
 """Sign-in: throttled per user and address with a cool-off, every failure recorded, and a
-password reset by email through Django's own views."""
+password reset by email through Django's own views, limited per hour."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
 LOGIN = reverse("admin:login")
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def own_cache(settings):
+    """Reset limits count in the cache: a private one, so runs and tests do not add up."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()  # local memory caches of the same name share their store across tests
 
 
 @pytest.fixture
@@ -91,3 +99,38 @@ def test_password_reset_for_an_unknown_email_says_the_same_and_sends_nothing(cli
     response = client.post(reverse("admin_password_reset"), {"email": "nobody@nowhere.example"})
     assert response.status_code == 302
     assert mail.outbox == []
+
+
+def _reset(client: Client, email: str = "ada@school.example", ip: str = "10.0.0.7"):
+    return client.post(reverse("admin_password_reset"), {"email": email}, REMOTE_ADDR=ip)
+
+
+def test_password_resets_to_one_address_stop_sending_after_the_hourly_limit(
+    client, staff, settings
+):
+    settings.PASSWORD_RESET_LIMIT = 2
+    answers = [_reset(client, ip=f"10.0.1.{n}") for n in range(4)]  # four networks
+    assert [a.status_code for a in answers] == [302] * 4  # the same answer every time
+    assert len(mail.outbox) == 2
+
+
+def test_password_resets_from_one_network_are_refused_plainly_after_the_limit(
+    client, staff, settings
+):
+    settings.PASSWORD_RESET_LIMIT = 2
+    for n in range(2):
+        assert _reset(client, email=f"someone{n}@school.example").status_code == 302
+    refused = _reset(client)
+    assert refused.status_code == 429
+    assert "Too many password reset requests" in refused.content.decode()
+    assert mail.outbox == []
+
+
+def test_password_reset_still_works_when_the_cache_is_down(client, staff, monkeypatch):
+    class CacheDown:
+        def add(self, *args, **kwargs):
+            raise ConnectionError("cache down")
+
+    monkeypatch.setattr("config.password_reset.cache", CacheDown())
+    assert _reset(client).status_code == 302
+    assert len(mail.outbox) == 1

@@ -38,6 +38,7 @@ VARIABLES = [
     "SECURE_SSL_REDIRECT",
     "LOGIN_FAILURE_LIMIT",
     "LOGIN_COOLOFF_MINUTES",
+    "PASSWORD_RESET_LIMIT",
     "VPP_ARTWORK_HOSTS",
 ]
 
@@ -97,6 +98,7 @@ def test_every_variable_is_parsed(load):
         HEALTHZ_TIMEOUT="9",
         LOGIN_FAILURE_LIMIT="7",
         LOGIN_COOLOFF_MINUTES="30",
+        PASSWORD_RESET_LIMIT="3",
         VPP_ARTWORK_HOSTS="covers.example.org, 127.0.0.1",
     )
     assert settings["DEBUG"] is False
@@ -126,6 +128,7 @@ def test_every_variable_is_parsed(load):
     assert settings["HEALTHZ_TIMEOUT"] == 9
     assert settings["AXES_FAILURE_LIMIT"] == 7
     assert settings["AXES_COOLOFF_TIME"].total_seconds() == 30 * 60
+    assert settings["PASSWORD_RESET_LIMIT"] == 3
     assert settings["VPP_ARTWORK_HOSTS"] == ["covers.example.org", "127.0.0.1"]
 
 

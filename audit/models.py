@@ -13,6 +13,7 @@ class AuditEntry(models.Model):
         TOKEN_TAKE_CONTROL = "token_take_control", "Token: took control"
         TOKEN_DELETE = "token_delete", "Token deleted"
         SYNC_NOW = "sync_now", "Sync now"
+        RECONCILE_NOW = "reconcile_now", "Reconcile now"
         ASSIGNMENT_CREATE = "assignment_create", "Assignment created"
         ASSIGNMENT_EDIT = "assignment_edit", "Assignment changed"
         ASSIGNMENT_DELETE = "assignment_delete", "Assignment removed"
@@ -20,6 +21,7 @@ class AuditEntry(models.Model):
         ROLE_CHANGE = "role_change", "Roles changed"
         EXPORT = "export", "Export"
         LOGIN_FAILED = "login_failed", "Sign-in failed"
+        SIGN_IN_UNLOCK = "sign_in_unlock", "Sign-in unpaused"
 
     class Outcome(models.TextChoices):
         OK = "ok", "Done"

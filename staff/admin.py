@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audit.services import Action, audit_record
 from config.roles import ROLES
 from staff import services
 from staff.forms import StaffInviteForm, StaffMemberForm
@@ -81,7 +82,7 @@ class StaffMemberAdmin(admin.ModelAdmin):
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("username",)
     show_full_result_count = False
-    actions = ["deactivate", "resend_invitation"]
+    actions = ["deactivate", "resend_invitation", "sign_in_unpause"]
     form = StaffMemberForm
     fields = ("username", "first_name", "last_name", "email", "role", "is_active", "last_login")
     readonly_fields = ("username", "last_login")
@@ -121,6 +122,8 @@ class StaffMemberAdmin(admin.ModelAdmin):
 
     @admin.display(description="last sign-in", ordering="last_login")
     def signed_in(self, member: StaffMember) -> str:
+        if getattr(member, "sign_in_paused", False):
+            return "paused after wrong passwords: select and choose “Unpause sign-in”"
         if not member.has_usable_password():
             return "invited, no password chosen yet"
         return f"{member.last_login:%Y-%m-%d %H:%M}" if member.last_login else "never"
@@ -209,6 +212,22 @@ class StaffMemberAdmin(admin.ModelAdmin):
             f"Invitation sent again to {len(waiting)} "
             f"{'person' if len(waiting) == 1 else 'people'} who have not chosen a password.",
         )
+
+    @admin.action(description="Unpause sign-in", permissions=["change"])
+    def sign_in_unpause(self, request, queryset):
+        """After too many wrong passwords a person waits out the cool-off, or a portal admin
+        vouches for them here (django-axes' records for their user name are cleared)."""
+        for member in queryset:
+            try:
+                cleared = services.staff_sign_in_unpause(member=member, by=request.user)
+            except ValidationError as error:
+                messages.error(request, f"{member}: {' '.join(error.messages)}")
+                continue
+            if cleared:
+                audit_record(action=Action.SIGN_IN_UNLOCK, request=request, target=member)
+                messages.success(request, f"{member} can sign in again.")
+            else:
+                messages.info(request, f"{member}: sign-in was not paused.")
 
 
 def _accept_url(request, uidb64: str, token: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
@@ -95,6 +96,13 @@ def staff_active_set(*, member, active: bool, by) -> None:
         raise ValidationError("You cannot deactivate your own account.")
     member.is_active = active
     member.save(update_fields=["is_active"])
+
+
+def staff_sign_in_unpause(*, member, by) -> int:
+    """Let a person whose sign-in paused after wrong passwords try again now; returns how many
+    paused addresses were cleared (django-axes keeps one record per user name and address)."""
+    _check_managed(member=member, by=by)
+    return axes_reset(username=member.get_username())
 
 
 def _check_role(role: str) -> None:

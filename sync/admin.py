@@ -190,6 +190,7 @@ RECONCILE_PERMISSION = "sync.trigger_reconcile"
 
 
 def _report_reconcile(request, token: VppToken, created: bool, run: ReconcileRun) -> None:
+    audit_record(action=Action.RECONCILE_NOW, request=request, target=token)
     if created:
         messages.success(request, f"Reconcile of “{token}” queued.")
     else:

@@ -49,15 +49,17 @@ def test_a_refused_upload_is_recorded_with_the_reason(portal_admin_client, apple
     assert "not Base64" in entry.detail["reason"]
 
 
-def test_sync_now_and_token_delete_are_recorded(
-    portal_admin_client, operator_client, vpp_token, token_file
+def test_sync_now_reconcile_now_and_token_delete_are_recorded(
+    portal_admin_client, operator_client, vpp_token, token_file, monkeypatch
 ):
+    monkeypatch.setattr("sync.reconcile.queue.run_enqueue", lambda **kwargs: None)
     from tokens.services import token_import
 
     spare = token_import(
         file_bytes=token_file("Annex"), apple_id="a@b.example", account_type="education"
     )
     operator_client.post(reverse("admin:sync_token_sync_now", args=[vpp_token.pk]))
+    operator_client.post(reverse("admin:sync_token_reconcile_now", args=[vpp_token.pk]))
     portal_admin_client.post(
         reverse("admin:tokens_vpptoken_delete", args=[spare.pk]), {"post": "yes"}
     )
@@ -65,6 +67,7 @@ def test_sync_now_and_token_delete_are_recorded(
     actions = list(entries.values_list("action", "actor_name", "target_repr"))
     assert actions == [
         (Action.SYNC_NOW, "operators", "Main Library"),
+        (Action.RECONCILE_NOW, "operators", "Main Library"),
         (Action.TOKEN_DELETE, "portal-admins", "Annex"),
     ]
 

@@ -163,3 +163,35 @@ def test_other_roles_cannot_open_the_staff_page(operator_client, viewer_client):
             client.post(ADD, {"email": "x@example.org", "role": PORTAL_ADMINS}).status_code == 403
         )
     assert not User.objects.filter(email="x@example.org").exists()
+
+
+def test_a_portal_admin_unpauses_a_colleague_locked_out_by_wrong_passwords(
+    portal_admin_client, settings
+):
+    from audit.models import AuditEntry
+
+    ann = User.objects.create_user(
+        username="ann", email="ann@springfield.example", password="right-horse-battery-42"
+    )
+    ann.groups.add(Group.objects.get(name=OPERATORS))
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _signs_in(Client(), "ann", "wrong")
+    assert not _signs_in(Client(), "ann", "right-horse-battery-42")  # paused
+    listing = portal_admin_client.get(LIST).content.decode()
+    assert "paused after wrong passwords" in listing
+
+    done = portal_admin_client.post(
+        LIST, {"action": "sign_in_unpause", "_selected_action": [ann.pk]}, follow=True
+    )
+    assert "Ann can sign in again." in done.content.decode()  # the admin capitalises
+    assert "paused after wrong passwords" not in done.content.decode()
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.SIGN_IN_UNLOCK).count() == 1
+    assert _signs_in(Client(), "ann", "right-horse-battery-42")
+
+
+def test_only_who_may_change_staff_members_can_unpause_sign_in(operator_client):
+    ann = User.objects.create_user(username="ann", password="right-horse-battery-42")
+    response = operator_client.post(
+        LIST, {"action": "sign_in_unpause", "_selected_action": [ann.pk]}
+    )
+    assert response.status_code == 403

@@ -5,11 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# make run talks to the local simulator unless the environment says otherwise.
+# make run talks to the local simulator unless the environment says otherwise. Only `run` (and
+# the .env it writes) gets these: the tests start simulators of their own and check the shipped
+# defaults (a loopback artwork host must stay refused there).
 export SIMULATOR_PORT ?= 9090
-export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
-export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
-export VPP_ARTWORK_HOSTS ?= mzstatic.com,apple.com,127.0.0.1
+run: export VPP_SERVICE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/mdm/v2
+run: export VPP_STORE_LOOKUP_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/lookup
+run: export VPP_ARTWORK_HOSTS ?= mzstatic.com,apple.com,127.0.0.1
 
 .PHONY: run test lint fmt install chromium clean-var bench-simulator bench-sync bench-assign bench-pages bench-api-cursor
 

@@ -5,27 +5,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
-from sync.models import NotificationEndpoint, ReconcileRun, SyncRun
+from sync.models import NotificationEndpoint, ReconcileRun, Run, SyncRun
 from tokens.models import VppToken
 
 
 def sync_run_progress(*, run: SyncRun) -> dict:
     """What the run page's progress bar shows, as JSON-ready values."""
-    percent = None
-    if run.progress_total:
-        percent = min(100, round(100 * run.progress_done / run.progress_total))
-    if run.state == SyncRun.State.SUCCEEDED:
-        percent = 100
-    return {
-        "state": run.state,
-        "state_label": run.get_state_display(),
-        "phase": run.phase,
-        "phase_label": run.get_phase_display(),
-        "done": run.progress_done,
-        "total": run.progress_total,
-        "percent": percent,
-        "active": run.is_active,
-        "counters": {
+    return _run_progress(
+        run,
+        {
             "books added": run.books_added,
             "books updated": run.books_updated,
             "books gone": run.books_gone,
@@ -35,27 +23,14 @@ def sync_run_progress(*, run: SyncRun) -> dict:
             "licenses of other products ignored": run.foreign_licenses_ignored,
             "Apple requests": run.apple_requests,
         },
-        "error": run.error_message,
-    }
+    )
 
 
 def reconcile_run_progress(*, run: ReconcileRun) -> dict:
     """What a reconcile run's page shows live (same shape as a sync run's)."""
-    percent = None
-    if run.progress_total:
-        percent = min(100, round(100 * run.progress_done / run.progress_total))
-    if run.state == ReconcileRun.State.SUCCEEDED:
-        percent = 100
-    return {
-        "state": run.state,
-        "state_label": run.get_state_display(),
-        "phase": run.phase,
-        "phase_label": run.get_phase_display(),
-        "done": run.progress_done,
-        "total": run.progress_total,
-        "percent": percent,
-        "active": run.is_active,
-        "counters": {
+    return _run_progress(
+        run,
+        {
             "people targeted": run.people_targeted,
             "users registered": run.users_registered,
             "invitations sent": run.invitations_sent,
@@ -67,6 +42,26 @@ def reconcile_run_progress(*, run: ReconcileRun) -> dict:
             "Apple write requests": run.write_requests,
             "Apple requests": run.apple_requests,
         },
+    )
+
+
+def _run_progress(run: Run, counters: dict[str, int]) -> dict:
+    """State, phase and progress common to every kind of run, with the kind's own counters."""
+    percent = None
+    if run.progress_total:
+        percent = min(100, round(100 * run.progress_done / run.progress_total))
+    if run.state == Run.State.SUCCEEDED:
+        percent = 100
+    return {
+        "state": run.state,
+        "state_label": run.get_state_display(),
+        "phase": run.phase,
+        "phase_label": run.get_phase_display(),
+        "done": run.progress_done,
+        "total": run.progress_total,
+        "percent": percent,
+        "active": run.is_active,
+        "counters": counters,
         "error": run.error_message,
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, F, FilteredRelation, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -99,11 +100,18 @@ def _stuck_q(*, ebook: EBook) -> dict[str, Q]:
     rewritten as a subquery run once per person."""
     reached = _step_q(ebook=ebook)
     return {
-        "targeted": Q(invited__isnull=True),
+        # NOT IN a hashed list: the planner misjudges a LEFT JOIN's IS NULL as one row.
+        "targeted": ~Q(pk__in=_invited_ids(ebook=ebook)),
         "registered": Q(invited__status=AppleUser.Status.REGISTERED, managed_apple_id=""),
         "accepted": reached["accepted"] & ~Q(pk__in=_licensed_ids(ebook=ebook)),
         "licensed": reached["licensed"] & ~Q(pk__in=_installed_ids(ebook=ebook)),
     }
+
+
+def _invited_ids(*, ebook: EBook) -> QuerySet:
+    return AppleUser.objects.filter(
+        token_id=ebook.token_id, status__in=INVITED_STATUSES, person__isnull=False
+    ).values("person_id")
 
 
 def _licensed_ids(*, ebook: EBook) -> QuerySet:
@@ -164,6 +172,52 @@ def _since(*, ebook: EBook, step: str):
     return Subquery(licence.values("assigned_at")[:1])
 
 
+@dataclass(frozen=True)
+class StuckPage:
+    people: list[Person]
+    by_since: bool
+    next_after: str  # the keyset of the next page ("" on the last one)
+
+
+def stuck_page(
+    *, ebook: EBook, group: UserGroup | None, step: str, crowd: int, after: str = ""
+) -> StuckPage:
+    """One page of the people stuck at the step, from a keyset: never more than a page read.
+
+    Up to SORT_BY_SINCE_UP_TO people come longest stuck first, keyed by (since, email);
+    a bigger crowd comes in email order, keyed by email. Raises ValueError on a bad keyset.
+    """
+    by_since = crowd <= SORT_BY_SINCE_UP_TO
+    people = stuck_people(ebook=ebook, group=group, step=step, limit=None, by_since=by_since)
+    if isinstance(people, list):  # the last step: nobody is stuck there
+        return StuckPage([], by_since, "")
+    if after:
+        people = people.filter(_after_q(after, by_since=by_since))
+    rows = list(people[: STUCK_SHOWN + 1])
+    shown = rows[:STUCK_SHOWN]
+    next_after = _keyset(shown[-1], by_since=by_since) if len(rows) > STUCK_SHOWN else ""
+    return StuckPage(shown, by_since, next_after)
+
+
+def _keyset(person: Person, *, by_since: bool) -> str:
+    if not by_since:
+        return person.email
+    return f"{person.since.isoformat() if person.since else ''}|{person.email}"
+
+
+def _after_q(after: str, *, by_since: bool) -> Q:
+    """The rows after the keyset in the list's order (since ascending, no time last; email)."""
+    if not by_since:
+        return Q(email__gt=after)
+    since_text, separator, email = after.partition("|")
+    if not separator:
+        raise ValueError("bad keyset")
+    if not since_text:  # inside the tail of people with no time
+        return Q(since__isnull=True, email__gt=email)
+    since = datetime.fromisoformat(since_text)
+    return Q(since__gt=since) | Q(since=since, email__gt=email) | Q(since__isnull=True)
+
+
 def stuck_people(
     *,
     ebook: EBook,
@@ -175,7 +229,8 @@ def stuck_people(
     """The people who reached the step and not the next one, longest stuck first.
 
     Without by_since they come in email order: sorting a huge crowd by a per-person time
-    would read all of it before the first row.
+    would read all of it before the first row. Without a limit, a queryset to slice or
+    filter further.
     """
     keys = [key for key, *_ in STEPS]
     if step not in keys or step == keys[-1]:
@@ -187,15 +242,14 @@ def stuck_people(
         people = people.order_by(F("since").asc(nulls_last=True), "email")
     else:
         people = people.order_by("email")
-    return people[:limit] if limit else people.iterator(chunk_size=2000)
+    return people[:limit] if limit else people
 
 
 def funnel_csv_rows(*, ebook: EBook, group: UserGroup | None, funnel: list[Step]) -> Iterator:
     """Every stuck person at every step, for the CSV export."""
     for step in funnel[:-1]:
-        for person in stuck_people(
-            ebook=ebook, group=group, step=step.key, limit=None, by_since=False
-        ):
+        people = stuck_people(ebook=ebook, group=group, step=step.key, limit=None, by_since=False)
+        for person in people.iterator(chunk_size=2000):
             yield (
                 step.label,
                 step.reached,

@@ -211,6 +211,67 @@ def test_funnel_page_lists_who_is_stuck_and_since_when(funnel_book, viewer_clien
     }
 
 
+@pytest.fixture
+def crowd_invited():
+    """Seven people invited and not joined: times tied, missing, in no email order."""
+    book = EBookFactory(title="Crowd Book")
+    emails = ["g@x.example", "b@x.example", "e@x.example", "a@x.example", "f@x.example"]
+    emails += ["c@x.example", "d@x.example"]
+    people = [PersonFactory(email=email) for email in emails]
+    GroupAssignmentFactory(ebook=book, group=UserGroupFactory(members=people))
+    day = timezone.now() - timedelta(days=30)
+    sent = [day, day, None, day + timedelta(days=1), None, day - timedelta(days=1), day]
+    for person, when in zip(people, sent, strict=True):
+        AppleUserFactory(token=book.token, person=person, invitation_sent_at=when)
+    # Longest stuck first, ties by email, those with no time last.
+    by_since = ["c@x.example", "b@x.example", "d@x.example", "g@x.example", "a@x.example"]
+    return book, [*by_since, "e@x.example", "f@x.example"]
+
+
+def _walk_stuck(client, book, *, step: str) -> list[str]:
+    """Every email the stuck list shows, following its next-page links."""
+    import re
+
+    url, seen = f"{reverse('reports:funnel')}?ebook={book.pk}&step={step}", []
+    for _ in range(20):
+        response = client.get(url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        stuck = html[html.index("Stuck at") :]
+        rows = stuck[stuck.index("<tbody>") : stuck.index("</tbody>")]
+        seen += re.findall(r"[a-z]@x\.example", rows)
+        link = re.search(r'<a rel="next" href="([^"]+)"', stuck)
+        if not link:
+            return seen
+        url = reverse("reports:funnel") + __import__("html").unescape(link.group(1))
+    raise AssertionError("the pages never end")
+
+
+@pytest.mark.parametrize("pages_of", [2, 3, 100])
+def test_stuck_list_pages_by_keyset_longest_stuck_first(
+    crowd_invited, viewer_client, monkeypatch, pages_of
+):
+    book, expected = crowd_invited
+    monkeypatch.setattr("reports.funnel.STUCK_SHOWN", pages_of)
+    assert _walk_stuck(viewer_client, book, step="registered") == expected
+
+
+def test_a_crowd_too_big_to_sort_by_time_pages_by_email(crowd_invited, viewer_client, monkeypatch):
+    book, expected = crowd_invited
+    monkeypatch.setattr("reports.funnel.STUCK_SHOWN", 3)
+    monkeypatch.setattr("reports.funnel.SORT_BY_SINCE_UP_TO", 5)
+    assert _walk_stuck(viewer_client, book, step="registered") == sorted(expected)
+
+
+def test_a_bad_page_of_the_stuck_list_gets_a_clear_answer(crowd_invited, viewer_client):
+    book, _ = crowd_invited
+    url = reverse("reports:funnel")
+    for after in ("no-separator", "not-a-date|a@x.example"):
+        response = viewer_client.get(url, {"ebook": book.pk, "step": "registered", "after": after})
+        assert response.status_code == 400
+        assert b"not valid" in response.content
+
+
 def test_funnel_with_a_bad_id_gets_a_clear_answer(viewer_client):
     response = viewer_client.get(reverse("reports:funnel"), {"ebook": "abc"})
     assert response.status_code == 400

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from assignments.models import AppleUser, InstallRequest, License
+from assignments.models import AppleUser, GroupAssignment, InstallRequest, License
 from tests.factories import (
     AppleUserFactory,
     DeviceFactory,
@@ -322,3 +322,69 @@ def test_group_funnel_counts_exclusions_exactly_and_stays_within_a_query_budget(
     row = row[: row.index("</tr>")]
     # Four members left once the excluded two are out; f2..f5 all registered and joined.
     assert [int(n) for n in __import__("re").findall(r"<td>(\d+)</td>", row)] == [4, 4, 4, 0, 0]
+
+
+def _steps_on_their_own(book, people) -> list[int]:
+    """The group page's counts, person by person: each step counted on its own."""
+    active = [p for p in people if p.active]
+    invited = {
+        u.person_id: u
+        for u in AppleUser.objects.filter(
+            token=book.token, status__in=("registered", "associated"), person__in=active
+        )
+    }
+    held = set(
+        License.objects.filter(ebook=book, state__in=("assigned", "pending")).values_list(
+            "person_id", flat=True
+        )
+    )
+    installed = set(
+        InstallRequest.objects.filter(ebook=book, state="installed").values_list(
+            "person_id", flat=True
+        )
+    )
+    return [
+        len(active),
+        len(invited),
+        sum(
+            1
+            for p in active
+            if p.pk in invited and (invited[p.pk].status == "associated" or p.managed_apple_id)
+        ),
+        sum(1 for p in active if p.pk in held),
+        sum(1 for p in active if p.pk in installed),
+    ]
+
+
+def test_group_funnel_takes_off_exactly_the_members_each_assignment_excludes(
+    funnel_book, viewer_client
+):
+    import re
+
+    book, group, people = funnel_book
+    # f2 (joined, waiting), f3 (licensed) and f4 (installed) are left out of the same book;
+    # f3 sits in both excluded groups (counted off once); a leaver and an outsider too.
+    leaver = PersonFactory(email="gone@x.example", active=False)
+    group.memberships.create(person=leaver)
+    outsider = PersonFactory(email="out@x.example")
+    first = UserGroupFactory(name="Left out 1", members=[people[2], people[3], leaver, outsider])
+    second = UserGroupFactory(name="Left out 2", members=[people[3], people[4]])
+    assignment = GroupAssignment.objects.get(ebook=book, group=group)
+    assignment.excluded_groups.add(first, second)
+    # A second book with its own exclusion: the counts of one never leak into the other.
+    # (The license makes f0 a registered Apple user of the token.)
+    other = EBookFactory(token=book.token, title="Other Book")
+    LicenseFactory(ebook=other, person=people[0])
+    GroupAssignmentFactory(ebook=other, group=group).excluded_groups.add(
+        UserGroupFactory(name="Left out 3", members=[people[1]])
+    )
+    html = viewer_client.get(reverse("reports:funnel"), {"group": group.pk}).content.decode()
+
+    def row(ebook) -> list[int]:
+        found = html[html.index(f'data-book="{ebook.pk}"') :]
+        return [int(n) for n in re.findall(r"<td>(\d+)</td>", found[: found.index("</tr>")])]
+
+    kept = [p for p in people if p not in (people[2], people[3], people[4])]
+    assert row(book) == _steps_on_their_own(book, kept) == [3, 3, 1, 1, 0]
+    others = [p for p in people if p != people[1]]
+    assert row(other) == _steps_on_their_own(other, others) == [5, 5, 4, 1, 0]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Count, F, FilteredRelation, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from assignments.models import (
@@ -54,48 +56,93 @@ def _people(*, ebook: EBook, group: UserGroup | None) -> QuerySet[Person]:
     return targeted_people(groups=[group], excluded_groups=excluded)
 
 
-def _step_q(*, ebook: EBook) -> dict[str, Q]:
-    """Step → who has reached it, as "person in (…)" sets each read once by the database.
+# Registered with Apple for the book's token: invited, or joined already.
+INVITED_STATUSES = (AppleUser.Status.REGISTERED, AppleUser.Status.ASSOCIATED)
 
-    Each step includes the ones before it, so the funnel only ever narrows. Filters rather
-    than annotations, so the database can start from the small set (5,000 licenses) instead
-    of walking a 300,000-member group.
+
+def _with_apple_user(people: QuerySet[Person], *, ebook: EBook) -> QuerySet[Person]:
+    """The people with their live Apple user of the book's token joined in as `invited`.
+
+    A LEFT JOIN, one row a person: a person has at most one Apple user per token that is not
+    retired (the apple_user_one_per_person_token constraint). A join the database hashes once,
+    where a subquery inside each step's count would be probed again for every person.
     """
-    users = AppleUser.objects.filter(token_id=ebook.token_id, person__isnull=False)
-    registered = Q(
-        pk__in=users.filter(
-            status__in=(AppleUser.Status.REGISTERED, AppleUser.Status.ASSOCIATED)
-        ).values("person_id")
+    return people.annotate(
+        invited=FilteredRelation(
+            "apple_users",
+            condition=Q(
+                apple_users__token_id=ebook.token_id, apple_users__status__in=INVITED_STATUSES
+            ),
+        )
     )
-    joined = Q(pk__in=users.filter(status=AppleUser.Status.ASSOCIATED).values("person_id"))
-    licensed = Q(
-        pk__in=License.objects.filter(
-            ebook=ebook, state__in=HELD_STATES, person__isnull=False
-        ).values("person_id")
+
+
+def _step_q(*, ebook: EBook) -> dict[str, Q]:
+    """Step → who has reached it, on people annotated by _with_apple_user.
+
+    Each step includes the ones before it, so the funnel only ever narrows.
+    """
+    registered = Q(invited__isnull=False)
+    accepted = registered & (
+        Q(invited__status=AppleUser.Status.ASSOCIATED) | ~Q(managed_apple_id="")
     )
-    installed = Q(
-        pk__in=InstallRequest.objects.filter(
-            ebook=ebook, state=InstallRequest.State.INSTALLED, person__isnull=False
-        ).values("person_id")
-    )
-    accepted = registered & (joined | ~Q(managed_apple_id=""))
+    licensed = accepted & Q(pk__in=_licensed_ids(ebook=ebook))
     return {
         "targeted": Q(),
         "registered": registered,
         "accepted": accepted,
-        "licensed": accepted & licensed,
-        "installed": accepted & licensed & installed,
+        "licensed": licensed,
+        "installed": licensed & Q(pk__in=_installed_ids(ebook=ebook)),
     }
 
 
+def _stuck_q(*, ebook: EBook) -> dict[str, Q]:
+    """Step → who reached it and not the next one, said positively: a negated join would be
+    rewritten as a subquery run once per person."""
+    reached = _step_q(ebook=ebook)
+    return {
+        # NOT IN a hashed list: the planner misjudges a LEFT JOIN's IS NULL as one row.
+        "targeted": ~Q(pk__in=_invited_ids(ebook=ebook)),
+        "registered": Q(invited__status=AppleUser.Status.REGISTERED, managed_apple_id=""),
+        "accepted": reached["accepted"] & ~Q(pk__in=_licensed_ids(ebook=ebook)),
+        "licensed": reached["licensed"] & ~Q(pk__in=_installed_ids(ebook=ebook)),
+    }
+
+
+def _invited_ids(*, ebook: EBook) -> QuerySet:
+    return AppleUser.objects.filter(
+        token_id=ebook.token_id, status__in=INVITED_STATUSES, person__isnull=False
+    ).values("person_id")
+
+
+def _licensed_ids(*, ebook: EBook) -> QuerySet:
+    return License.objects.filter(ebook=ebook, state__in=HELD_STATES, person__isnull=False).values(
+        "person_id"
+    )
+
+
+def _installed_ids(*, ebook: EBook) -> QuerySet:
+    return InstallRequest.objects.filter(
+        ebook=ebook, state=InstallRequest.State.INSTALLED, person__isnull=False
+    ).values("person_id")
+
+
 def funnel_read(*, ebook: EBook, group: UserGroup | None = None) -> list[Step]:
-    """Counts at each step for the book's targeted people (of one group, when given)."""
-    # One pass over the targeted people, each step a filtered count.
-    reached = _people(ebook=ebook, group=group).aggregate(
-        **{
-            key: Count("pk", filter=q) if q else Count("pk")
-            for key, q in _step_q(ebook=ebook).items()
-        }
+    """Counts at each step for the book's targeted people (of one group, when given).
+
+    Two queries: one pass over the targeted people (100,000 in the largest group) for the
+    first three steps, and one from the book's few license holders for the last two.
+    """
+    people = _with_apple_user(_people(ebook=ebook, group=group), ebook=ebook)
+    steps = _step_q(ebook=ebook)
+    reached = people.aggregate(
+        targeted=Count("pk"),
+        registered=Count("pk", filter=steps["registered"]),
+        accepted=Count("pk", filter=steps["accepted"]),
+    )
+    reached |= people.filter(pk__in=_licensed_ids(ebook=ebook)).aggregate(
+        licensed=Count("pk", filter=steps["accepted"]),
+        installed=Count("pk", filter=steps["accepted"] & Q(pk__in=_installed_ids(ebook=ebook))),
     )
     targeted = reached["targeted"]
     steps = []
@@ -109,9 +156,6 @@ def funnel_read(*, ebook: EBook, group: UserGroup | None = None) -> list[Step]:
 
 def _since(*, ebook: EBook, step: str):
     """When the person got stuck at the step: the last thing that moved them forward."""
-    users = AppleUser.objects.filter(token_id=ebook.token_id, person=OuterRef("pk")).exclude(
-        status=AppleUser.Status.RETIRED
-    )
     licence = License.objects.filter(ebook=ebook, person=OuterRef("pk"))
     if step == "targeted":
         groups = GroupAssignment.objects.filter(ebook=ebook).values("group_id")
@@ -123,12 +167,56 @@ def _since(*, ebook: EBook, step: str):
         )
         return Subquery(added)
     if step == "registered":
-        return Subquery(users.values("invitation_sent_at")[:1])
+        return F("invited__invitation_sent_at")
     if step == "accepted":
-        return Coalesce(
-            Subquery(licence.values("updated_at")[:1]), Subquery(users.values("updated_at")[:1])
-        )
+        return Coalesce(Subquery(licence.values("updated_at")[:1]), F("invited__updated_at"))
     return Subquery(licence.values("assigned_at")[:1])
+
+
+@dataclass(frozen=True)
+class StuckPage:
+    people: list[Person]
+    by_since: bool
+    next_after: str  # the keyset of the next page ("" on the last one)
+
+
+def stuck_page(
+    *, ebook: EBook, group: UserGroup | None, step: str, crowd: int, after: str = ""
+) -> StuckPage:
+    """One page of the people stuck at the step, from a keyset: never more than a page read.
+
+    Up to SORT_BY_SINCE_UP_TO people come longest stuck first, keyed by (since, email);
+    a bigger crowd comes in email order, keyed by email. Raises ValueError on a bad keyset.
+    """
+    by_since = crowd <= SORT_BY_SINCE_UP_TO
+    people = stuck_people(ebook=ebook, group=group, step=step, limit=None, by_since=by_since)
+    if isinstance(people, list):  # the last step: nobody is stuck there
+        return StuckPage([], by_since, "")
+    if after:
+        people = people.filter(_after_q(after, by_since=by_since))
+    rows = list(people[: STUCK_SHOWN + 1])
+    shown = rows[:STUCK_SHOWN]
+    next_after = _keyset(shown[-1], by_since=by_since) if len(rows) > STUCK_SHOWN else ""
+    return StuckPage(shown, by_since, next_after)
+
+
+def _keyset(person: Person, *, by_since: bool) -> str:
+    if not by_since:
+        return person.email
+    return f"{person.since.isoformat() if person.since else ''}|{person.email}"
+
+
+def _after_q(after: str, *, by_since: bool) -> Q:
+    """The rows after the keyset in the list's order (since ascending, no time last; email)."""
+    if not by_since:
+        return Q(email__gt=after)
+    since_text, separator, email = after.partition("|")
+    if not separator:
+        raise ValueError("bad keyset")
+    if not since_text:  # inside the tail of people with no time
+        return Q(since__isnull=True, email__gt=email)
+    since = datetime.fromisoformat(since_text)
+    return Q(since__gt=since) | Q(since=since, email__gt=email) | Q(since__isnull=True)
 
 
 def stuck_people(
@@ -142,28 +230,27 @@ def stuck_people(
     """The people who reached the step and not the next one, longest stuck first.
 
     Without by_since they come in email order: sorting a huge crowd by a per-person time
-    would read all of it before the first row.
+    would read all of it before the first row. Without a limit, a queryset to slice or
+    filter further.
     """
     keys = [key for key, *_ in STEPS]
     if step not in keys or step == keys[-1]:
         return []
-    index = keys.index(step)
-    steps = _step_q(ebook=ebook)
-    people = _people(ebook=ebook, group=group).filter(steps[step] & ~steps[keys[index + 1]])
+    people = _with_apple_user(_people(ebook=ebook, group=group), ebook=ebook)
+    people = people.filter(_stuck_q(ebook=ebook)[step])
     people = people.annotate(since=_since(ebook=ebook, step=step))
     if by_since:
         people = people.order_by(F("since").asc(nulls_last=True), "email")
     else:
         people = people.order_by("email")
-    return people[:limit] if limit else people.iterator(chunk_size=2000)
+    return people[:limit] if limit else people
 
 
 def funnel_csv_rows(*, ebook: EBook, group: UserGroup | None, funnel: list[Step]) -> Iterator:
     """Every stuck person at every step, for the CSV export."""
     for step in funnel[:-1]:
-        for person in stuck_people(
-            ebook=ebook, group=group, step=step.key, limit=None, by_since=False
-        ):
+        people = stuck_people(ebook=ebook, group=group, step=step.key, limit=None, by_since=False)
+        for person in people.iterator(chunk_size=2000):
             yield (
                 step.label,
                 step.reached,
@@ -189,61 +276,76 @@ GROUP_BOOKS_SHOWN = 100
 def funnel_by_book(*, group: UserGroup) -> list[tuple[GroupAssignment, list[int]]]:
     """Each book assigned to the group: how many active members reached each step.
 
-    A handful of grouped counts for all the books at once (a 300,000-member group with 25
+    A handful of grouped counts for all the books at once (a 100,000-member group with 25
     books stays fast), each step counted on its own; the book's own funnel page counts them
-    cumulatively and lists who is stuck. Assignments that exclude groups are counted exactly,
-    one by one.
+    cumulatively and lists who is stuck. Members an assignment excludes are counted by one
+    more grouped query over the excluded people alone and taken off their book's row.
     """
     assignments = list(
         GroupAssignment.objects.filter(group=group)
         .select_related("ebook")
+        .defer("ebook__cover", "ebook__description")  # cover bytes stay in the database
         .annotate(exclusions=Count("excluded_groups"))
         .order_by("ebook__title")[:GROUP_BOOKS_SHOWN]
     )
-    members = Membership.objects.filter(group=group, person__active=True).values("person_id")
-    targeted = members.count()
-    plain = [a for a in assignments if not a.exclusions]
-    books = [a.ebook_id for a in plain]
-    users = (
-        AppleUser.objects.filter(
-            token_id__in={a.ebook.token_id for a in plain},
-            person_id__in=members,
-            status__in=(AppleUser.Status.REGISTERED, AppleUser.Status.ASSOCIATED),
+    if not assignments:
+        return []
+    members = Membership.objects.filter(group=group)
+    # Those who left are few: counting them off the group's index-only count is cheaper
+    # than checking 100,000 people one by one for being active.
+    targeted = members.count() - members.filter(person__active=False).count()
+    # "In the group" as a plain index-only list and "active" on the row's own person join:
+    # the two together in one subquery made the database hash all 300,000 people.
+    in_group = members.values("person_id")
+    books = [a.ebook_id for a in assignments]
+    # At most one live Apple user per person and token: a plain count, no DISTINCT.
+    by_token = {
+        row["token_id"]: row
+        for row in AppleUser.objects.filter(
+            token_id__in={a.ebook.token_id for a in assignments},
+            person_id__in=in_group,
+            person__active=True,
+            status__in=INVITED_STATUSES,
         )
         .values("token_id")
         .annotate(
-            registered=Count("person_id", distinct=True),
+            registered=Count("pk"),
             accepted=Count(
-                "person_id",
-                distinct=True,
+                "pk",
                 filter=Q(status=AppleUser.Status.ASSOCIATED) | ~Q(person__managed_apple_id=""),
             ),
         )
         .order_by()
-    )
-    by_token = {row["token_id"]: row for row in users}
+    }
     licensed = _per_book(
-        License.objects.filter(ebook_id__in=books, state__in=HELD_STATES, person_id__in=members)
+        License.objects.filter(
+            ebook_id__in=books,
+            state__in=HELD_STATES,
+            person_id__in=in_group,
+            person__active=True,
+        )
     )
     installed = _per_book(
         InstallRequest.objects.filter(
-            ebook_id__in=books, state=InstallRequest.State.INSTALLED, person_id__in=members
+            ebook_id__in=books,
+            state=InstallRequest.State.INSTALLED,
+            person_id__in=in_group,
+            person__active=True,
         )
     )
+    left_out = _excluded_counts([a.pk for a in assignments if a.exclusions])
     rows = []
     for assignment in assignments:
-        if assignment.exclusions:
-            counts = [s.reached for s in funnel_read(ebook=assignment.ebook, group=group)]
-        else:
-            token = by_token.get(assignment.ebook.token_id, {})
-            counts = [
-                targeted,
-                token.get("registered", 0),
-                token.get("accepted", 0),
-                licensed.get(assignment.ebook_id, 0),
-                installed.get(assignment.ebook_id, 0),
-            ]
-        rows.append((assignment, counts))
+        token = by_token.get(assignment.ebook.token_id, {})
+        counts = [
+            targeted,
+            token.get("registered", 0),
+            token.get("accepted", 0),
+            licensed.get(assignment.ebook_id, 0),
+            installed.get(assignment.ebook_id, 0),
+        ]
+        off = left_out.get(assignment.pk, [0] * len(counts))
+        rows.append((assignment, [n - m for n, m in zip(counts, off, strict=True)]))
     return rows
 
 
@@ -251,3 +353,53 @@ def _per_book(queryset) -> dict[int, int]:
     return dict(
         queryset.values_list("ebook_id").annotate(n=Count("person_id", distinct=True)).order_by()
     )
+
+
+def _excluded_counts(assignment_ids: list[int]) -> dict[int, list[int]]:
+    """Assignment id → the step counts of the group's active members it excludes.
+
+    One query for every assignment with exclusions, read from the excluded people (a person
+    in two excluded groups counted once), the same steps as funnel_by_book counts.
+    """
+    if not assignment_ids:
+        return {}
+    excluded = GroupAssignment.excluded_groups.through
+
+    def listed(values) -> str:  # one placeholder a value: SQLite binds no tuples
+        return ", ".join(["%s"] * len(values))
+
+    held, invited = list(HELD_STATES), list(INVITED_STATUSES)
+    sql = f"""
+        SELECT left_out.assignment_id,
+               count(*),
+               count(au.id),
+               count(au.id) FILTER (WHERE au.status = %s OR p.managed_apple_id <> ''),
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM {License._meta.db_table} l
+                   WHERE l.ebook_id = left_out.ebook_id AND l.person_id = p.id
+                     AND l.state IN ({listed(held)}))),
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM {InstallRequest._meta.db_table} i
+                   WHERE i.ebook_id = left_out.ebook_id AND i.person_id = p.id
+                     AND i.state = %s))
+        FROM (
+            SELECT DISTINCT a.id AS assignment_id, a.ebook_id, e.token_id, mx.person_id
+            FROM {GroupAssignment._meta.db_table} a
+            JOIN {EBook._meta.db_table} e ON e.id = a.ebook_id
+            JOIN {excluded._meta.db_table} x ON x.groupassignment_id = a.id
+            JOIN {Membership._meta.db_table} mx ON mx.group_id = x.usergroup_id
+            JOIN {Membership._meta.db_table} mg
+                ON mg.group_id = a.group_id AND mg.person_id = mx.person_id
+            WHERE a.id IN ({listed(assignment_ids)})
+        ) AS left_out
+        JOIN {Person._meta.db_table} p ON p.id = left_out.person_id AND p.active
+        LEFT JOIN {AppleUser._meta.db_table} au
+            ON au.person_id = p.id AND au.token_id = left_out.token_id
+            AND au.status IN ({listed(invited)})
+        GROUP BY left_out.assignment_id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = [AppleUser.Status.ASSOCIATED, *held, InstallRequest.State.INSTALLED]
+    params += [*assignment_ids, *invited]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0]: list(row[1:]) for row in cursor.fetchall()}

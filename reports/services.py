@@ -177,19 +177,25 @@ def stock_alerts_check(
     line. Returns the ids of new alerts, whose email goes out after commit.
     """
     now = now or timezone.now()
+    # Every field ebook_is_low reads: a deferred one would cost a query per book.
     books = EBook.objects.filter(gone_at__isnull=True, unlimited=False).only(
-        "pk", "token_id", "title", "adam_id", "pricing_param", "total_count", "available_count"
+        "pk",
+        "token_id",
+        "title",
+        "adam_id",
+        "pricing_param",
+        "total_count",
+        "available_count",
+        "unlimited",
     )
     if token_ids is not None:
         books = books.filter(token_id__in=token_ids)
     thresholds = dict(StockThreshold.objects.values_list("ebook_id", "low_below"))
+    # Index-only from the (ebook, state) index; a token's licenses go with it.
     short = dict(
-        License.objects.filter(
-            token_id__in=list(VppToken.objects.values_list("pk", flat=True)),
-            state=License.State.NOT_ENOUGH,
-        )
+        License.objects.filter(state=License.State.NOT_ENOUGH)
         .values_list("ebook_id")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by()
     )
     open_alerts = set(

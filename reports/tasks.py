@@ -13,3 +13,13 @@ def snapshots_daily() -> dict[str, int]:
     written = services.snapshots_write()
     alerts = services.stock_alerts_check()
     return {"snapshots": written, "alerts": len(alerts)}
+
+
+@shared_task(name="reports.tasks.after_sync_record")
+def after_sync_record(token_id: int) -> None:
+    """After a sync committed: the token's snapshot for today and its stock crossings.
+
+    Idempotent (the snapshot is an upsert, an alert is raised once per crossing), so a task
+    delivered twice or one the daily beat overtakes does no harm.
+    """
+    services.after_sync_record(token_id=token_id)

@@ -152,11 +152,15 @@ def funnel_view(request):
             header=["step", "reached", "stuck at this step", "email", "name", "since"],
             rows=funnel.funnel_csv_rows(ebook=ebook, group=group, funnel=result),
         )
-    stuck, by_since = None, True
+    stuck = None
     if step:
         crowd = next((s.stuck for s in result if s.key == step), 0)
-        by_since = crowd <= funnel.SORT_BY_SINCE_UP_TO
-        stuck = funnel.stuck_people(ebook=ebook, group=group, step=step, by_since=by_since)
+        try:
+            stuck = funnel.stuck_page(
+                ebook=ebook, group=group, step=step, crowd=crowd, after=request.GET.get("after", "")
+            )
+        except ValueError:
+            return HttpResponseBadRequest("That page of the list is not valid: start again.")
     return _page(
         request,
         "admin/reports/funnel.html",
@@ -166,7 +170,6 @@ def funnel_view(request):
         funnel=result,
         step=step,
         stuck=stuck,
-        by_since=by_since,
         groups=funnel.funnel_groups(ebook=ebook),
     )
 

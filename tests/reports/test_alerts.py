@@ -150,3 +150,19 @@ def test_email_timeout_is_set():
     from django.conf import settings
 
     assert settings.EMAIL_TIMEOUT >= 1
+
+
+def test_the_stock_check_reads_a_fixed_number_of_queries_whatever_the_books(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            stock_alerts_check()
+        return len(captured)
+
+    EBookFactory(total_count=100, available_count=80)
+    few = queries()
+    for _ in range(10):
+        EBookFactory(total_count=100, available_count=80)
+    assert queries() == few

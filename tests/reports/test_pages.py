@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from assignments.models import AppleUser, InstallRequest, License
+from assignments.models import AppleUser, GroupAssignment, InstallRequest, License
 from tests.factories import (
     AppleUserFactory,
     DeviceFactory,
@@ -211,6 +211,67 @@ def test_funnel_page_lists_who_is_stuck_and_since_when(funnel_book, viewer_clien
     }
 
 
+@pytest.fixture
+def crowd_invited():
+    """Seven people invited and not joined: times tied, missing, in no email order."""
+    book = EBookFactory(title="Crowd Book")
+    emails = ["g@x.example", "b@x.example", "e@x.example", "a@x.example", "f@x.example"]
+    emails += ["c@x.example", "d@x.example"]
+    people = [PersonFactory(email=email) for email in emails]
+    GroupAssignmentFactory(ebook=book, group=UserGroupFactory(members=people))
+    day = timezone.now() - timedelta(days=30)
+    sent = [day, day, None, day + timedelta(days=1), None, day - timedelta(days=1), day]
+    for person, when in zip(people, sent, strict=True):
+        AppleUserFactory(token=book.token, person=person, invitation_sent_at=when)
+    # Longest stuck first, ties by email, those with no time last.
+    by_since = ["c@x.example", "b@x.example", "d@x.example", "g@x.example", "a@x.example"]
+    return book, [*by_since, "e@x.example", "f@x.example"]
+
+
+def _walk_stuck(client, book, *, step: str) -> list[str]:
+    """Every email the stuck list shows, following its next-page links."""
+    import re
+
+    url, seen = f"{reverse('reports:funnel')}?ebook={book.pk}&step={step}", []
+    for _ in range(20):
+        response = client.get(url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        stuck = html[html.index("Stuck at") :]
+        rows = stuck[stuck.index("<tbody>") : stuck.index("</tbody>")]
+        seen += re.findall(r"[a-z]@x\.example", rows)
+        link = re.search(r'<a rel="next" href="([^"]+)"', stuck)
+        if not link:
+            return seen
+        url = reverse("reports:funnel") + __import__("html").unescape(link.group(1))
+    raise AssertionError("the pages never end")
+
+
+@pytest.mark.parametrize("pages_of", [2, 3, 100])
+def test_stuck_list_pages_by_keyset_longest_stuck_first(
+    crowd_invited, viewer_client, monkeypatch, pages_of
+):
+    book, expected = crowd_invited
+    monkeypatch.setattr("reports.funnel.STUCK_SHOWN", pages_of)
+    assert _walk_stuck(viewer_client, book, step="registered") == expected
+
+
+def test_a_crowd_too_big_to_sort_by_time_pages_by_email(crowd_invited, viewer_client, monkeypatch):
+    book, expected = crowd_invited
+    monkeypatch.setattr("reports.funnel.STUCK_SHOWN", 3)
+    monkeypatch.setattr("reports.funnel.SORT_BY_SINCE_UP_TO", 5)
+    assert _walk_stuck(viewer_client, book, step="registered") == sorted(expected)
+
+
+def test_a_bad_page_of_the_stuck_list_gets_a_clear_answer(crowd_invited, viewer_client):
+    book, _ = crowd_invited
+    url = reverse("reports:funnel")
+    for after in ("no-separator", "not-a-date|a@x.example"):
+        response = viewer_client.get(url, {"ebook": book.pk, "step": "registered", "after": after})
+        assert response.status_code == 400
+        assert b"not valid" in response.content
+
+
 def test_funnel_with_a_bad_id_gets_a_clear_answer(viewer_client):
     response = viewer_client.get(reverse("reports:funnel"), {"ebook": "abc"})
     assert response.status_code == 400
@@ -261,3 +322,69 @@ def test_group_funnel_counts_exclusions_exactly_and_stays_within_a_query_budget(
     row = row[: row.index("</tr>")]
     # Four members left once the excluded two are out; f2..f5 all registered and joined.
     assert [int(n) for n in __import__("re").findall(r"<td>(\d+)</td>", row)] == [4, 4, 4, 0, 0]
+
+
+def _steps_on_their_own(book, people) -> list[int]:
+    """The group page's counts, person by person: each step counted on its own."""
+    active = [p for p in people if p.active]
+    invited = {
+        u.person_id: u
+        for u in AppleUser.objects.filter(
+            token=book.token, status__in=("registered", "associated"), person__in=active
+        )
+    }
+    held = set(
+        License.objects.filter(ebook=book, state__in=("assigned", "pending")).values_list(
+            "person_id", flat=True
+        )
+    )
+    installed = set(
+        InstallRequest.objects.filter(ebook=book, state="installed").values_list(
+            "person_id", flat=True
+        )
+    )
+    return [
+        len(active),
+        len(invited),
+        sum(
+            1
+            for p in active
+            if p.pk in invited and (invited[p.pk].status == "associated" or p.managed_apple_id)
+        ),
+        sum(1 for p in active if p.pk in held),
+        sum(1 for p in active if p.pk in installed),
+    ]
+
+
+def test_group_funnel_takes_off_exactly_the_members_each_assignment_excludes(
+    funnel_book, viewer_client
+):
+    import re
+
+    book, group, people = funnel_book
+    # f2 (joined, waiting), f3 (licensed) and f4 (installed) are left out of the same book;
+    # f3 sits in both excluded groups (counted off once); a leaver and an outsider too.
+    leaver = PersonFactory(email="gone@x.example", active=False)
+    group.memberships.create(person=leaver)
+    outsider = PersonFactory(email="out@x.example")
+    first = UserGroupFactory(name="Left out 1", members=[people[2], people[3], leaver, outsider])
+    second = UserGroupFactory(name="Left out 2", members=[people[3], people[4]])
+    assignment = GroupAssignment.objects.get(ebook=book, group=group)
+    assignment.excluded_groups.add(first, second)
+    # A second book with its own exclusion: the counts of one never leak into the other.
+    # (The license makes f0 a registered Apple user of the token.)
+    other = EBookFactory(token=book.token, title="Other Book")
+    LicenseFactory(ebook=other, person=people[0])
+    GroupAssignmentFactory(ebook=other, group=group).excluded_groups.add(
+        UserGroupFactory(name="Left out 3", members=[people[1]])
+    )
+    html = viewer_client.get(reverse("reports:funnel"), {"group": group.pk}).content.decode()
+
+    def row(ebook) -> list[int]:
+        found = html[html.index(f'data-book="{ebook.pk}"') :]
+        return [int(n) for n in re.findall(r"<td>(\d+)</td>", found[: found.index("</tr>")])]
+
+    kept = [p for p in people if p not in (people[2], people[3], people[4])]
+    assert row(book) == _steps_on_their_own(book, kept) == [3, 3, 1, 1, 0]
+    others = [p for p in people if p != people[1]]
+    assert row(other) == _steps_on_their_own(other, others) == [5, 5, 4, 1, 0]

@@ -50,17 +50,57 @@ def test_backfill_writes_a_rising_history_before_today_and_keeps_recorded_days()
     assert TokenSnapshot.objects.filter(token=book.token).count() == 30
 
 
-def test_a_sync_writes_todays_snapshot(apple, vpp_token, django_capture_on_commit_callbacks):
+def _sync(token, capture, *, execute: bool):
     from sync.models import SyncRun
     from sync.services import sync_request, sync_run_execute
 
-    run = sync_request(token=vpp_token, trigger=SyncRun.Trigger.COMMAND, enqueue=False).run
-    with django_capture_on_commit_callbacks(execute=True):
+    run = sync_request(token=token, trigger=SyncRun.Trigger.COMMAND, enqueue=False).run
+    with capture(execute=execute) as callbacks:
         sync_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    return run, callbacks
+
+
+def test_a_sync_queues_todays_snapshot_once_it_has_committed(
+    apple, vpp_token, django_capture_on_commit_callbacks, monkeypatch
+):
+    from reports.tasks import after_sync_record
+
+    queued = []
+    monkeypatch.setattr(after_sync_record, "delay", lambda *args: queued.append(args))
+    run, callbacks = _sync(vpp_token, django_capture_on_commit_callbacks, execute=False)
+    assert run.state == "succeeded"
+    assert queued == []  # nothing is queued before the sync's transaction commits
+    for callback in callbacks:
+        callback()
+    assert queued == [(vpp_token.pk,)]
+    # The sync itself wrote no history: the task does.
+    assert not BookSnapshot.objects.filter(ebook__token=vpp_token).exists()
+    after_sync_record.apply(args=(vpp_token.pk,)).get()
     books = vpp_token.ebooks.filter(gone_at__isnull=True).count()
     assert books
     assert BookSnapshot.objects.filter(ebook__token=vpp_token).count() == books
     assert TokenSnapshot.objects.get(token=vpp_token).books == books
+
+
+def test_a_broker_that_is_down_never_fails_the_sync_and_the_daily_task_catches_up(
+    apple, vpp_token, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    from reports.tasks import after_sync_record, snapshots_daily
+
+    def refused(*args):
+        raise OperationalError("Connection refused")
+
+    monkeypatch.setattr(after_sync_record, "delay", refused)
+    run, _ = _sync(vpp_token, django_capture_on_commit_callbacks, execute=True)
+    assert run.state == "succeeded"
+    assert "the daily task catches up" in caplog.text
+    assert not BookSnapshot.objects.filter(ebook__token=vpp_token).exists()
+    snapshots_daily()
+    books = vpp_token.ebooks.filter(gone_at__isnull=True).count()
+    assert BookSnapshot.objects.filter(ebook__token=vpp_token).count() == books
 
 
 def test_the_daily_beat_task_snapshots_every_token_and_checks_stock(settings):

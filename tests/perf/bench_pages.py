@@ -73,7 +73,7 @@ def main() -> None:
     try:
         with override_settings(STORAGES=storages):
             clients = _clients()
-            pages = _pages(clients["portal admin"])
+            pages = _selected(_pages(clients["portal admin"]))
             for page in pages:
                 for role, client in clients.items():
                     _measure(page, role, client)
@@ -140,6 +140,20 @@ def _pages(admin_client) -> list[Page]:
     pages.extend(_assign_preview())
     pages.extend(_report_pages())
     return pages
+
+
+def _selected(pages: list[Page]) -> list[Page]:
+    """BENCH_PAGES_MATCH / BENCH_PAGES_SKIP: regexes on label or URL that narrow the walk."""
+    match, skip = os.environ.get("BENCH_PAGES_MATCH"), os.environ.get("BENCH_PAGES_SKIP")
+
+    def hits(pattern: str, page: Page) -> bool:
+        return bool(re.search(pattern, page.label) or re.search(pattern, page.url))
+
+    return [
+        page
+        for page in pages
+        if (not match or hits(match, page)) and not (skip and hits(skip, page))
+    ]
 
 
 def _filter_choices(body: str) -> list[tuple[str, str]]:

@@ -138,6 +138,7 @@ def _pages(admin_client) -> list[Page]:
         pages.extend(_custom_pages(model, model_admin, sample))
     pages.extend(_other_pages())
     pages.extend(_assign_preview())
+    pages.extend(_autocomplete_pages())
     pages.extend(_report_pages())
     return pages
 
@@ -281,6 +282,56 @@ def _assign_preview() -> list[Page]:
         return []
     data = {"groups": [group.pk], "intent": "available", "cap": ""}
     return [Page("assign preview, biggest group", url, method="POST", data=data)]
+
+
+def _autocomplete_pages() -> list[Page]:
+    """The suggestions the assign and group pages ask for as the admin types (JSON)."""
+    from urllib.parse import urlencode
+
+    from django.urls import NoReverseMatch, reverse
+
+    from assignments.models import Person, UserGroup
+    from ebooks.models import EBook
+
+    book = EBook.objects.exclude(title="").order_by("pk").first()
+    group = UserGroup.objects.order_by("pk").first()
+    person = Person.objects.order_by("pk").first()
+    if book is None or group is None or person is None:
+        return []
+    asks = [
+        ("book picker", "admin:ebooks_ebook_picker", "groupassignment", "ebook", ""),
+        (
+            "book picker, a title",
+            "admin:ebooks_ebook_picker",
+            "groupassignment",
+            "ebook",
+            book.title[:4],
+        ),
+        (
+            "group autocomplete",
+            "admin:autocomplete",
+            "groupassignment",
+            "excluded_groups",
+            group.name[:4],
+        ),
+        ("person autocomplete", "admin:autocomplete", "membership", "person", person.email[:4]),
+    ]
+    pages = []
+    for label, name, model_name, field_name, term in asks:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        query = urlencode(
+            {
+                "app_label": "assignments",
+                "model_name": model_name,
+                "field_name": field_name,
+                "term": term,
+            }
+        )
+        pages.append(Page(label, f"{url}?{query}"))
+    return pages
 
 
 def _report_pages() -> list[Page]:

@@ -36,7 +36,12 @@ class BoundedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.COUNT_LIMIT].count()
+        rows = self.object_list
+        if hasattr(rows, "values"):
+            # Ids only: the page's sort and per-row columns (a license count each) would
+            # otherwise be computed for all COUNT_LIMIT rows just to count them.
+            rows = rows.order_by().values("pk")
+        return rows[: self.COUNT_LIMIT].count()
 
 
 def count_of(model, field: str) -> Coalesce:

@@ -146,7 +146,7 @@ class BookOfferInline(ReadOnlyInline):
 
 class InstallRequestInline(ReadOnlyInline):
     model = InstallRequest
-    fields = ("ebook", "device", "state", "updated_at")
+    fields = ("ebook", "device", "state", "device_state", "reason", "updated_at")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("ebook", "device")

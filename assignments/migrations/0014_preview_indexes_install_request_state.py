@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assignments", "0012_license_pending_event_index"),
+        ("assignments", "0013_appleuser_invite_code_encrypted"),
         ("tokens", "0003_clean_token_names"),
     ]
 

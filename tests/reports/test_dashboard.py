@@ -100,3 +100,11 @@ def test_dashboard_tables_export(district, viewer_client):
     forecast = viewer_client.get(reverse("reports:dashboard_export", args=["forecasts"]))
     text = b"".join(forecast.streaming_content).decode()
     assert "Empty Book" in text
+
+
+def test_an_apps_own_page_lists_its_models_without_the_whole_dashboard(district, viewer_client):
+    home = viewer_client.get(INDEX).content.decode()
+    app_page = viewer_client.get(reverse("admin:app_list", args=["ebooks"])).content.decode()
+    assert 'id="dashboard-title"' in home
+    assert 'id="dashboard-title"' not in app_page
+    assert reverse("admin:ebooks_ebook_changelist") in app_page

@@ -12,8 +12,10 @@ import tempfile
 os.environ["ENV_FILE"] = ""  # a developer's .env must not change what the tests see
 # Nor may the simulator endpoints the Makefile exports for `make run`: tests start their own
 # simulator, and the artwork host check must be tested against the shipped defaults.
-for _name in ("VPP_SERVICE_URL", "VPP_STORE_LOOKUP_URL", "VPP_ARTWORK_HOSTS", "PUBLIC_URL"):
-    os.environ.pop(_name, None)
+os.environ.pop("VPP_SERVICE_URL", None)
+os.environ.pop("VPP_STORE_LOOKUP_URL", None)
+os.environ.pop("VPP_ARTWORK_HOSTS", None)
+os.environ.pop("PUBLIC_URL", None)
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="shelfkeeper-test-"))

@@ -8,11 +8,12 @@ not change, so a second sync of the same data writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from assignments.models import AppleUser, License
 
@@ -40,7 +41,15 @@ def apple_user_ids(*, token_id: int) -> dict[str, tuple[int, int | None]]:
             "WHERE token_id = %s",
             [token_id],
         )
-        return {client_user_id: (pk, person_id) for client_user_id, pk, person_id in cursor}
+        # fetchall: one call into the driver instead of one per row (300,000 rows).
+        return {
+            client_user_id: (pk, person_id) for client_user_id, pk, person_id in cursor.fetchall()
+        }
+
+
+def licenses_exist(*, token_id: int) -> bool:
+    """Whether the token has any license row (a first full sync can insert without upserting)."""
+    return License.objects.filter(token_id=token_id).exists()
 
 
 def apple_user_ids_resolve(
@@ -84,60 +93,81 @@ def _apple_user_ids_of(
     return found
 
 
+class LicensesWritten(NamedTuple):
+    orphans: int | None  # staged rows that point at nothing (None: not checked)
+    fresh_conflict: bool  # plain inserts met an existing license and the upsert took over
+
+
 def licenses_assigned_upsert(
     *,
     token_id: int,
-    rows: Sequence[tuple[int, int, int | None]],
+    rows: Mapping[tuple[int, int], int | None],
     at: datetime,
     check: bool = False,
-) -> int | None:
-    """(ebook_id, apple_user_id, person_id) rows become licenses in state 'assigned'.
+    fresh: bool = False,
+) -> LicensesWritten:
+    """(ebook_id, apple_user_id) → person_id rows become licenses in state 'assigned'.
 
     PostgreSQL: the batch is copied into a narrow temporary table and written by one
     INSERT … SELECT whose constant columns SQL fills in; a row that exists already in the same
     state is left alone, so a second sync of the same data writes nothing. With check, the
     staged rows are then anti-joined with what they point at (the integrity check of an
-    incremental run, a few rows); returns how many point at nothing (None: not checked).
+    incremental run, a few rows).
+
+    fresh (the token had no licenses when the run began): a plain INSERT is tried first, in a
+    savepoint. ON CONFLICT costs PostgreSQL an index probe and an extra WAL record per row, a
+    fifth of the load; if a row exists after all (Apple listed a license twice across
+    batches, or the reconciler wrote one meanwhile) the savepoint is undone and the upsert
+    writes the batch.
     """
     if not rows:
-        return 0 if check else None
-    rows = sorted(rows)  # index order: the unique index's pages are touched once per batch
+        return LicensesWritten(0 if check else None, False)
+    # The unique index's order (apple user, book): its pages are touched once per batch.
+    staged = sorted((user, ebook, person) for (ebook, user), person in rows.items())
     conflict = (
         "ON CONFLICT (ebook_id, apple_user_id) DO UPDATE SET state = excluded.state, "
         "error_number = NULL, error_message = '', updated_at = excluded.updated_at, "
         f"assigned_at = COALESCE({LICENSE_TABLE}.assigned_at, excluded.assigned_at) "
         f"WHERE {LICENSE_TABLE}.state <> excluded.state"
     )
-    assigned = License.State.ASSIGNED
+    insert = (
+        f"INSERT INTO {LICENSE_TABLE} ({_LICENSE_COLUMNS}) "  # noqa: S608 - our tables
+        "SELECT %s, s.ebook_id, s.apple_user_id, s.person_id, %s, NULL, '', '', %s, "
+        # WHERE true: SQLite's parser needs it between a SELECT and ON CONFLICT.
+        f"%s, %s FROM {_LICENSE_STAGE} AS s WHERE true "
+    )
+    params = [token_id, License.State.ASSIGNED, False, at, at]
     postgresql = connection.vendor == "postgresql"
     with _binary_cursor() if postgresql else connection.cursor() as cursor:
         if postgresql:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_LICENSE_STAGE} "
-                "(ebook_id bigint, apple_user_id bigint, person_id bigint) ON COMMIT DELETE ROWS"
+                "(apple_user_id bigint, ebook_id bigint, person_id bigint) ON COMMIT DELETE ROWS"
             )
             with cursor.copy(f"COPY {_LICENSE_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["int8", "int8", "int8"])
-                for row in rows:
+                for row in staged:
                     copy.write_row(row)
         else:
             # SQLite: an index-free temporary table, then one INSERT … SELECT, takes half the
             # CPU of an upsert per row.
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_LICENSE_STAGE} "
-                "(ebook_id integer, apple_user_id integer, person_id integer)"
+                "(apple_user_id integer, ebook_id integer, person_id integer)"
             )
             cursor.executemany(
                 f"INSERT INTO {_LICENSE_STAGE} VALUES (%s, %s, %s)",  # noqa: S608 - our table
-                rows,
+                staged,
             )
-        cursor.execute(
-            f"INSERT INTO {LICENSE_TABLE} ({_LICENSE_COLUMNS}) "  # noqa: S608 - our tables
-            "SELECT %s, s.ebook_id, s.apple_user_id, s.person_id, %s, NULL, '', '', %s, "
-            # WHERE true: SQLite's parser needs it between a SELECT and ON CONFLICT.
-            f"%s, %s FROM {_LICENSE_STAGE} AS s WHERE true {conflict}",
-            [token_id, assigned, False, at, at],
-        )
+        fresh_conflict = False
+        if fresh:
+            try:
+                with transaction.atomic():  # a savepoint: a conflict undoes only this insert
+                    cursor.execute(insert, params)
+            except (IntegrityError, psycopg.errors.UniqueViolation):
+                fresh_conflict = True
+        if fresh_conflict or not fresh:
+            cursor.execute(insert + conflict, params)
         orphans = None
         if check:
             cursor.execute(
@@ -153,7 +183,7 @@ def licenses_assigned_upsert(
             (orphans,) = cursor.fetchone()
         # The same transaction may stage again (tests write every batch in one).
         cursor.execute(f"DELETE FROM {_LICENSE_STAGE}")  # noqa: S608 - our table
-    return orphans
+    return LicensesWritten(orphans, fresh_conflict)
 
 
 def mirror_orphans_count(*, token_id: int) -> dict[str, int]:

@@ -35,7 +35,7 @@ from assignments.apple_records import (
     apple_users_upsert,
     licenses_upsert_from_apple,
 )
-from assignments.bulk_sql import apple_user_ids, mirror_orphans_count
+from assignments.bulk_sql import apple_user_ids, licenses_exist, mirror_orphans_count
 from ebooks import selectors as ebook_selectors
 from ebooks import services as ebook_services
 from sync.models import SyncCursor, SyncRun
@@ -207,9 +207,11 @@ class SyncEngine:
         ebook_ids = ebook_selectors.ebook_keys(token=self.token)
         user_ids: dict[str, tuple[int, int | None]] = {}
         preload = full
+        # A token's first full run inserts without ON CONFLICT until a row exists after all.
+        fresh = full and not licenses_exist(token_id=self.token.pk)
 
         def write(batch: Batch) -> None:
-            nonlocal preload
+            nonlocal preload, fresh
             if preload:
                 preload = False
                 # A full listing names most users: one read of all of them beats a look-up
@@ -225,7 +227,9 @@ class SyncEngine:
                     prefix=self.prefix,
                     seen_at=self.started_at,
                     check=not full,  # a full run checks every license at its end
+                    fresh=fresh,
                 )
+                fresh = fresh and not counts.fresh_conflict
                 if counts.orphans is not None:
                     self.orphans_written = (self.orphans_written or 0) + counts.orphans
                 self._batch_done(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from assignments.bulk_sql import mirror_orphans_count
+from assignments import apple_records
+from assignments.bulk_sql import licenses_assigned_upsert, mirror_orphans_count
 from assignments.models import AppleUser, License
 from ebooks.models import EBook
 from sync.models import SyncRun
@@ -68,3 +70,61 @@ def test_an_incremental_run_checks_the_licenses_it_wrote(generated, sync_now, mo
     assert not run.full
     assert run.state == State.FAILED
     assert "without" in run.error_message
+
+
+def test_a_first_full_run_inserts_plainly_and_later_runs_upsert(generated, sync_now, monkeypatch):  # noqa: F811
+    _, token, _ = generated()
+    calls = []
+    real = apple_records.licenses_assigned_upsert
+
+    def spy(**kwargs):
+        calls.append(kwargs["fresh"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(apple_records, "licenses_assigned_upsert", spy)
+    assert sync_now(token, full=True).state == State.SUCCEEDED
+    assert calls and all(calls)  # the token had no licenses: no ON CONFLICT needed
+    calls.clear()
+    assert sync_now(token, full=True).state == State.SUCCEEDED
+    assert calls and not any(calls)
+
+
+def test_plain_inserts_that_meet_an_existing_license_fall_back_to_the_upsert(generated, sync_now):  # noqa: F811
+    _, token, _ = generated()
+    sync_now(token, full=True)
+    license = License.objects.filter(token=token).order_by("pk").first()
+    License.objects.filter(pk=license.pk).update(state=License.State.PENDING)
+    written = licenses_assigned_upsert(
+        token_id=token.pk,
+        rows={(license.ebook_id, license.apple_user_id): license.person_id},
+        at=timezone.now(),
+        fresh=True,
+    )
+    assert written.fresh_conflict
+    license.refresh_from_db()
+    assert license.state == License.State.ASSIGNED
+
+
+def test_a_run_that_wrongly_believes_the_token_fresh_still_converges(
+    generated,  # noqa: F811
+    sync_now,
+    monkeypatch,
+):
+    _, token, _ = generated()
+    sync_now(token, full=True)
+    expected = set(License.objects.filter(token=token).values_list("ebook_id", "apple_user_id"))
+    # As if the reconciler had written these while a first full run was listing.
+    License.objects.filter(token=token, pk__in=_every_other_pk(token)).update(
+        state=License.State.PENDING
+    )
+    monkeypatch.setattr("sync.engine.licenses_exist", lambda *, token_id: False)
+    assert sync_now(token, full=True).state == State.SUCCEEDED
+    licenses = License.objects.filter(token=token)
+    assert set(licenses.values_list("ebook_id", "apple_user_id")) == expected
+    assert set(licenses.values_list("state", flat=True)) == {License.State.ASSIGNED}
+
+
+def _every_other_pk(token) -> list[int]:
+    return list(License.objects.filter(token=token).order_by("pk").values_list("pk", flat=True))[
+        ::2
+    ]

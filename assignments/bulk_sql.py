@@ -247,35 +247,36 @@ def apple_users_upsert_rows(
         f"OR {APPLE_USER_TABLE}.last_seen_at <> excluded.last_seen_at "
         f"OR {_rank(APPLE_USER_TABLE + '.status')} <= {_rank('excluded.status')}"
     )
-    if connection.vendor == "postgresql":
-        ids, emails, statuses, invites, hashes = zip(*rows, strict=True)
-        with _binary_cursor() as cursor:
+    postgresql = connection.vendor == "postgresql"
+    with _binary_cursor() if postgresql else connection.cursor() as cursor:
+        # Staged in an index-free temporary table, then one INSERT … SELECT: on SQLite half the
+        # CPU of an upsert per row; on PostgreSQL a binary COPY costs an eighth of the Python
+        # that binding five text arrays did (psycopg dumps array elements one by one).
+        if postgresql:
             cursor.execute(
-                f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
-                "SELECT %s, c, e, s, i, h, false, '', '', %s, %s "
-                "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
-                "AS t(c, e, s, i, h) "
-                f"{conflict}",
-                [token_id, seen_at, seen_at, *map(list, (ids, emails, statuses, invites, hashes))],
+                f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "
+                "(c text, e text, s text, i text, h text) ON COMMIT DELETE ROWS"
             )
-        return
-    with connection.cursor() as cursor:
-        # SQLite: staged in an index-free temporary table, then one INSERT … SELECT (half the
-        # CPU of an upsert per row).
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "
-            "(c text, e text, s text, i text, h text)"
-        )
-        cursor.executemany(
-            f"INSERT INTO {_USER_STAGE} VALUES (%s, %s, %s, %s, %s)",  # noqa: S608 - our table
-            rows,
-        )
+            with cursor.copy(f"COPY {_USER_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text"] * 5)
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "
+                "(c text, e text, s text, i text, h text)"
+            )
+            cursor.executemany(
+                f"INSERT INTO {_USER_STAGE} VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
+                rows,
+            )
         cursor.execute(
             f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
             f"SELECT %s, c, e, s, i, h, %s, '', '', %s, %s FROM {_USER_STAGE} WHERE true "
             f"{conflict}",
             [token_id, False, seen_at, seen_at],
         )
+        # The same transaction may stage again (tests write every batch in one).
         cursor.execute(f"DELETE FROM {_USER_STAGE}")  # noqa: S608 - our table
 
 

@@ -138,7 +138,8 @@ def licenses_assigned_upsert(
     )
     params = [token_id, License.State.ASSIGNED, False, at, at]
     postgresql = connection.vendor == "postgresql"
-    with _binary_cursor() if postgresql else connection.cursor() as cursor:
+    # atomic: the staged rows live until the commit (callers outside a transaction included).
+    with transaction.atomic(), _binary_cursor() if postgresql else connection.cursor() as cursor:
         if postgresql:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_LICENSE_STAGE} "
@@ -248,7 +249,8 @@ def apple_users_upsert_rows(
         f"OR {_rank(APPLE_USER_TABLE + '.status')} <= {_rank('excluded.status')}"
     )
     postgresql = connection.vendor == "postgresql"
-    with _binary_cursor() if postgresql else connection.cursor() as cursor:
+    # atomic: the staged rows live until the commit (callers outside a transaction included).
+    with transaction.atomic(), _binary_cursor() if postgresql else connection.cursor() as cursor:
         # Staged in an index-free temporary table, then one INSERT … SELECT: on SQLite half the
         # CPU of an upsert per row; on PostgreSQL a binary COPY costs an eighth of the Python
         # that binding five text arrays did (psycopg dumps array elements one by one).

@@ -7,7 +7,11 @@ from django.db import connection
 from django.utils import timezone
 
 from assignments import apple_records
-from assignments.bulk_sql import licenses_assigned_upsert, mirror_orphans_count
+from assignments.bulk_sql import (
+    apple_users_upsert_rows,
+    licenses_assigned_upsert,
+    mirror_orphans_count,
+)
 from assignments.models import AppleUser, License
 from ebooks.models import EBook
 from sync.models import SyncRun
@@ -128,3 +132,15 @@ def _every_other_pk(token) -> list[int]:
     return list(License.objects.filter(token=token).order_by("pk").values_list("pk", flat=True))[
         ::2
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_writes_outside_a_transaction_keep_their_staged_rows(vpp_token):
+    # The reconciler records Apple's users outside a transaction; on PostgreSQL the staging
+    # table empties at each commit, so the staging and the insert must share one.
+    apple_users_upsert_rows(
+        token_id=vpp_token.pk,
+        rows=[("sk-x-1", "a@b.example", AppleUser.Status.ASSOCIATED, "", "hash")],
+        seen_at=timezone.now(),
+    )
+    assert AppleUser.objects.filter(token=vpp_token, client_user_id="sk-x-1").exists()

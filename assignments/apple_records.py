@@ -35,13 +35,22 @@ class PageCounts:
     foreign: int = 0
     skipped: int = 0  # not a book, or a device assignment: out of this product's scope
     orphans: int | None = None  # licenses written that point at nothing (None: not checked)
-    fresh_conflict: bool = False  # plain inserts met an existing license (see fresh)
+    fresh_conflict: bool = False  # plain inserts met an existing row (see fresh)
 
 
 def apple_users_upsert(
-    *, token: VppToken, users: Iterable[User], prefix: str, seen_at: datetime
+    *,
+    token: VppToken,
+    users: Iterable[User],
+    prefix: str,
+    seen_at: datetime,
+    fresh: bool = False,
 ) -> PageCounts:
-    """Store the status Apple gives for our users; count the others."""
+    """Store the status Apple gives for our users; count the others.
+
+    fresh: the token had no Apple users when the run began (see apple_users_upsert_rows);
+    counts.fresh_conflict says the plain inserts met an existing row.
+    """
     counts = PageCounts()
     ours: dict[str, tuple[str, str, str, str, str]] = {}
     for user in users:
@@ -61,7 +70,9 @@ def apple_users_upsert(
             invite,
             (user.id_hash or "")[:200],
         )
-    apple_users_upsert_rows(token_id=token.pk, rows=list(ours.values()), seen_at=seen_at)
+    counts.fresh_conflict = apple_users_upsert_rows(
+        token_id=token.pk, rows=list(ours.values()), seen_at=seen_at, fresh=fresh
+    )
     return counts
 
 

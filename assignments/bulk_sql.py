@@ -52,6 +52,11 @@ def licenses_exist(*, token_id: int) -> bool:
     return License.objects.filter(token_id=token_id).exists()
 
 
+def apple_users_exist(*, token_id: int) -> bool:
+    """Whether the token has any Apple user row (likewise)."""
+    return AppleUser.objects.filter(token_id=token_id).exists()
+
+
 def apple_user_ids_resolve(
     *, token_id: int, client_user_ids: Sequence[str], at: datetime
 ) -> dict[str, tuple[int, int | None]]:
@@ -114,11 +119,7 @@ def licenses_assigned_upsert(
     staged rows are then anti-joined with what they point at (the integrity check of an
     incremental run, a few rows).
 
-    fresh (the token had no licenses when the run began): a plain INSERT is tried first, in a
-    savepoint. ON CONFLICT costs PostgreSQL an index probe and an extra WAL record per row, a
-    fifth of the load; if a row exists after all (Apple listed a license twice across
-    batches, or the reconciler wrote one meanwhile) the savepoint is undone and the upsert
-    writes the batch.
+    fresh (the token had no licenses when the run began): a plain INSERT first (_insert).
     """
     if not rows:
         return LicensesWritten(0 if check else None, False)
@@ -160,15 +161,7 @@ def licenses_assigned_upsert(
                 f"INSERT INTO {_LICENSE_STAGE} VALUES (%s, %s, %s)",  # noqa: S608 - our table
                 staged,
             )
-        fresh_conflict = False
-        if fresh:
-            try:
-                with transaction.atomic():  # a savepoint: a conflict undoes only this insert
-                    cursor.execute(insert, params)
-            except (IntegrityError, psycopg.errors.UniqueViolation):
-                fresh_conflict = True
-        if fresh_conflict or not fresh:
-            cursor.execute(insert + conflict, params)
+        fresh_conflict = _insert(cursor, insert, conflict, params, fresh=fresh)
         orphans = None
         if check:
             cursor.execute(
@@ -185,6 +178,25 @@ def licenses_assigned_upsert(
         # The same transaction may stage again (tests write every batch in one).
         cursor.execute(f"DELETE FROM {_LICENSE_STAGE}")  # noqa: S608 - our table
     return LicensesWritten(orphans, fresh_conflict)
+
+
+def _insert(cursor, insert: str, conflict: str, params: list, *, fresh: bool) -> bool:
+    """insert + conflict (an upsert); when fresh, a plain insert first. True: it conflicted.
+
+    A plain INSERT spares PostgreSQL ON CONFLICT's index probe and extra WAL record per row (a
+    fifth of a first sync's database work). It runs in a savepoint: if a row exists after all
+    (Apple listed it twice across batches, or the reconciler wrote it meanwhile) the savepoint
+    is undone and the upsert writes the batch.
+    """
+    if fresh:
+        try:
+            with transaction.atomic():
+                cursor.execute(insert, params)
+            return False
+        except (IntegrityError, psycopg.errors.UniqueViolation):
+            pass
+    cursor.execute(insert + conflict, params)
+    return fresh
 
 
 def mirror_orphans_count(*, token_id: int) -> dict[str, int]:
@@ -230,11 +242,19 @@ def mirror_orphans_count(*, token_id: int) -> dict[str, int]:
 
 
 def apple_users_upsert_rows(
-    *, token_id: int, rows: Sequence[tuple[str, str, str, str, str]], seen_at: datetime
-) -> None:
-    """(client_user_id, email, status, invite_code, id_hash) rows, inserted or refreshed."""
+    *,
+    token_id: int,
+    rows: Sequence[tuple[str, str, str, str, str]],
+    seen_at: datetime,
+    fresh: bool = False,
+) -> bool:
+    """(client_user_id, email, status, invite_code, id_hash) rows, inserted or refreshed.
+
+    fresh (the token had no Apple users when the run began): a plain INSERT first (_insert);
+    returns whether it met an existing row.
+    """
     if not rows:
-        return
+        return False
     columns = _USER_COLUMNS
     # Within one run (same seen_at) a user listed twice keeps its liveliest status whatever the
     # order its pages are written in (the sync writes pages side by side); a later run
@@ -272,14 +292,17 @@ def apple_users_upsert_rows(
                 f"INSERT INTO {_USER_STAGE} VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
                 rows,
             )
-        cursor.execute(
+        fresh_conflict = _insert(
+            cursor,
             f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
-            f"SELECT %s, c, e, s, i, h, %s, '', '', %s, %s FROM {_USER_STAGE} WHERE true "
-            f"{conflict}",
+            f"SELECT %s, c, e, s, i, h, %s, '', '', %s, %s FROM {_USER_STAGE} WHERE true ",
+            conflict,
             [token_id, False, seen_at, seen_at],
+            fresh=fresh,
         )
         # The same transaction may stage again (tests write every batch in one).
         cursor.execute(f"DELETE FROM {_USER_STAGE}")  # noqa: S608 - our table
+    return fresh_conflict
 
 
 def _rank(column: str) -> str:

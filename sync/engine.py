@@ -35,7 +35,12 @@ from assignments.apple_records import (
     apple_users_upsert,
     licenses_upsert_from_apple,
 )
-from assignments.bulk_sql import apple_user_ids, licenses_exist, mirror_orphans_count
+from assignments.bulk_sql import (
+    apple_user_ids,
+    apple_users_exist,
+    licenses_exist,
+    mirror_orphans_count,
+)
 from ebooks import selectors as ebook_selectors
 from ebooks import services as ebook_services
 from sync.models import SyncCursor, SyncRun
@@ -183,13 +188,21 @@ class SyncEngine:
         self._phase(Phase.USERS)
         since = None if full else self.cursor.users_version_id or None
         paged, full = self._versioned(self.client.users, since, full_kwargs={"active_only": True})
+        # A token's first full run inserts without ON CONFLICT until a row exists after all.
+        fresh = full and not apple_users_exist(token_id=self.token.pk)
 
         def write(batch: Batch) -> None:
+            nonlocal fresh
             with transaction.atomic():
                 _fast_commit()
                 counts = apple_users_upsert(
-                    token=self.token, users=batch.rows, prefix=self.prefix, seen_at=self.started_at
+                    token=self.token,
+                    users=batch.rows,
+                    prefix=self.prefix,
+                    seen_at=self.started_at,
+                    fresh=fresh,
                 )
+                fresh = fresh and not counts.fresh_conflict
                 self._batch_done(
                     batch, users_seen=counts.ours, foreign_users_ignored=counts.foreign
                 )

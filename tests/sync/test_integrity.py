@@ -85,12 +85,23 @@ def test_a_first_full_run_inserts_plainly_and_later_runs_upsert(generated, sync_
         calls.append(kwargs["fresh"])
         return real(**kwargs)
 
+    user_calls = []
+    real_users = apple_records.apple_users_upsert_rows
+
+    def users_spy(**kwargs):
+        user_calls.append(kwargs["fresh"])
+        return real_users(**kwargs)
+
     monkeypatch.setattr(apple_records, "licenses_assigned_upsert", spy)
+    monkeypatch.setattr(apple_records, "apple_users_upsert_rows", users_spy)
     assert sync_now(token, full=True).state == State.SUCCEEDED
     assert calls and all(calls)  # the token had no licenses: no ON CONFLICT needed
+    assert user_calls and all(user_calls)
     calls.clear()
+    user_calls.clear()
     assert sync_now(token, full=True).state == State.SUCCEEDED
     assert calls and not any(calls)
+    assert user_calls and not any(user_calls)
 
 
 def test_plain_inserts_that_meet_an_existing_license_fall_back_to_the_upsert(generated, sync_now):  # noqa: F811
@@ -107,6 +118,15 @@ def test_plain_inserts_that_meet_an_existing_license_fall_back_to_the_upsert(gen
     assert written.fresh_conflict
     license.refresh_from_db()
     assert license.state == License.State.ASSIGNED
+    user = AppleUser.objects.filter(token=token).order_by("pk").first()
+    assert apple_users_upsert_rows(
+        token_id=token.pk,
+        rows=[(user.client_user_id, "new@b.example", AppleUser.Status.ASSOCIATED, "", "h")],
+        seen_at=timezone.now(),
+        fresh=True,
+    )
+    user.refresh_from_db()
+    assert user.email == "new@b.example"
 
 
 def test_a_run_that_wrongly_believes_the_token_fresh_still_converges(
@@ -121,11 +141,15 @@ def test_a_run_that_wrongly_believes_the_token_fresh_still_converges(
     License.objects.filter(token=token, pk__in=_every_other_pk(token)).update(
         state=License.State.PENDING
     )
+    listed = AppleUser.objects.filter(token=token).exclude(status=AppleUser.Status.RETIRED)
+    listed.update(email="stale@b.example")
     monkeypatch.setattr("sync.engine.licenses_exist", lambda *, token_id: False)
+    monkeypatch.setattr("sync.engine.apple_users_exist", lambda *, token_id: False)
     assert sync_now(token, full=True).state == State.SUCCEEDED
     licenses = License.objects.filter(token=token)
     assert set(licenses.values_list("ebook_id", "apple_user_id")) == expected
     assert set(licenses.values_list("state", flat=True)) == {License.State.ASSIGNED}
+    assert not AppleUser.objects.filter(token=token, email="stale@b.example").exists()
 
 
 def _every_other_pk(token) -> list[int]:

@@ -57,6 +57,19 @@ def apple_users_exist(*, token_id: int) -> bool:
     return AppleUser.objects.filter(token_id=token_id).exists()
 
 
+def apple_users_analyze() -> None:
+    """Refresh the planner's statistics of the Apple users after a full listing (PostgreSQL).
+
+    Right after a first sync they still describe an empty table, and the look-up of a batch's
+    unknown users (apple_user_ids_resolve) was planned as a sequential scan of 300,000 rows
+    matched against the whole list: 0.1 s per batch, 9 s of a full sync. ANALYZE samples
+    the table in a tenth of a second.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {APPLE_USER_TABLE}")
+
+
 def apple_user_ids_resolve(
     *, token_id: int, client_user_ids: Sequence[str], at: datetime
 ) -> dict[str, tuple[int, int | None]]:

@@ -37,6 +37,7 @@ from assignments.apple_records import (
 )
 from assignments.bulk_sql import (
     apple_user_ids,
+    apple_users_analyze,
     apple_users_exist,
     licenses_exist,
     mirror_orphans_count,
@@ -210,6 +211,7 @@ class SyncEngine:
         self._write_batches(self._batches(paged), write)
         if full:
             apple_users_retire_unseen(token=self.token, seen_since=self.started_at)
+            apple_users_analyze()  # the licenses' user look-ups are planned from these
         self._save_version("users_version_id", paged.version_id)
 
     def _assignments(self, *, full: bool) -> None:

@@ -61,7 +61,7 @@ def test_killed_sync_then_sync_again_equals_an_uninterrupted_run(slow_simulator,
     slow_simulator.set_faults("slow:delay=0.05:path=/assignments")
     environment = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.sync.worker_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
         "DATABASE_URL": _database_url(),
         "VAR_DIR": str(settings.VAR_DIR),
         "TEST_WORKER_VPP_SERVICE_URL": slow_simulator.api_url,

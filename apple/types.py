@@ -236,9 +236,13 @@ class Asset:
         )
 
 
-@dataclass(frozen=True)
-class Assignment:
-    """One license held by a user (client_user_id) or a device (serial_number)."""
+class Assignment(NamedTuple):
+    """One license held by a user (client_user_id) or a device (serial_number).
+
+    A NamedTuple rather than a frozen dataclass: a full sync parses a million of these, and a
+    tuple is built in a third of the time (a frozen dataclass sets each field through
+    object.__setattr__).
+    """
 
     adam_id: str
     pricing_param: str
@@ -255,19 +259,19 @@ class Assignment:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Assignment:
         """Parse one entry of `assignments[]`."""
+        get = data.get
         return cls(
-            adam_id=str(data.get("adamId") or ""),
-            pricing_param=str(data.get("pricingParam") or "STDQ"),
-            client_user_id=data.get("clientUserId"),
-            serial_number=data.get("serialNumber"),
-            user_status=data.get("userStatus"),
-            id_hash=data.get("idHash"),
+            str(get("adamId") or ""),
+            str(get("pricingParam") or "STDQ"),
+            get("clientUserId"),
+            get("serialNumber"),
+            get("userStatus"),
+            get("idHash"),
         )
 
 
-@dataclass(frozen=True)
-class User:
-    """A user registered with Apple (`ResponseUser`)."""
+class User(NamedTuple):
+    """A user registered with Apple (`ResponseUser`); a NamedTuple for the same reason."""
 
     client_user_id: str
     status: str
@@ -279,13 +283,14 @@ class User:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> User:
         """Parse one entry of `users[]`."""
+        get = data.get
         return cls(
-            client_user_id=str(data.get("clientUserId") or ""),
-            status=str(data.get("status") or ""),
-            email=data.get("email"),
-            id_hash=data.get("idHash"),
-            invite_code=data.get("inviteCode"),
-            managed_apple_id=data.get("managedAppleId"),
+            str(get("clientUserId") or ""),
+            str(get("status") or ""),
+            get("email"),
+            get("idHash"),
+            get("inviteCode"),
+            get("managedAppleId"),
         )
 
 

@@ -36,12 +36,22 @@ class PageCounts:
     foreign: int = 0
     skipped: int = 0  # not a book, or a device assignment: out of this product's scope
     orphans: int | None = None  # licenses written that point at nothing (None: not checked)
+    fresh_conflict: bool = False  # plain inserts met an existing row (see fresh)
 
 
 def apple_users_upsert(
-    *, token: VppToken, users: Iterable[User], prefix: str, seen_at: datetime
+    *,
+    token: VppToken,
+    users: Iterable[User],
+    prefix: str,
+    seen_at: datetime,
+    fresh: bool = False,
 ) -> PageCounts:
-    """Store the status Apple gives for our users; count the others."""
+    """Store the status Apple gives for our users; count the others.
+
+    fresh: the token had no Apple users when the run began (see apple_users_upsert_rows);
+    counts.fresh_conflict says the plain inserts met an existing row.
+    """
     counts = PageCounts()
     encrypt = encrypter()  # raw SQL writes: encrypted here, as the model field does
     ours: dict[str, tuple[str, str, str, str, str]] = {}
@@ -62,7 +72,9 @@ def apple_users_upsert(
             encrypt(invite) if invite else "",
             (user.id_hash or "")[:200],
         )
-    apple_users_upsert_rows(token_id=token.pk, rows=list(ours.values()), seen_at=seen_at)
+    counts.fresh_conflict = apple_users_upsert_rows(
+        token_id=token.pk, rows=list(ours.values()), seen_at=seen_at, fresh=fresh
+    )
     return counts
 
 
@@ -84,32 +96,51 @@ def licenses_upsert_from_apple(
     prefix: str,
     seen_at: datetime,
     check: bool = False,
+    fresh: bool = False,
 ) -> PageCounts:
     """Record the book licenses Apple says our users hold (a batch of assignment pages).
 
     user_ids maps clientUserId → (Apple user id, person id): a full run reads it once
     (apple_user_ids); what it lacks is looked up, or added as a retired user, and kept in it.
+    fresh: the token had no licenses when the run began, so plain inserts are tried first
+    (see licenses_assigned_upsert); counts.fresh_conflict says they met an existing row.
     """
     counts = PageCounts()
-    wanted: dict[tuple[int, str], None] = {}
+    # (ebook id, Apple user id) → person id; a dict, since Apple may list a license twice.
+    rows: dict[tuple[int, int], int | None] = {}
+    unknown: list[tuple[int, str]] = []  # users the map lacks, resolved after the loop
+    ebook_of, user_of = ebook_ids.get, user_ids.get
+    seen = skipped = foreign = 0
+    # The per-row loop of a million-row sync: local names, no call but dict look-ups.
     for assignment in assignments:
+        seen += 1
         client_user_id = assignment.client_user_id
-        ebook_id = ebook_ids.get((assignment.adam_id, assignment.pricing_param))
+        ebook_id = ebook_of((assignment.adam_id, assignment.pricing_param))
         if ebook_id is None or not client_user_id:
-            counts.skipped += 1  # an app, or a device-based license: not ours to show
+            skipped += 1  # an app, or a device-based license: not ours to show
             continue
         if not client_user_id.startswith(prefix):
-            counts.foreign += 1
+            foreign += 1
             continue
-        counts.ours += 1
-        wanted[(ebook_id, client_user_id)] = None
-    if not wanted:
-        return counts
-    unknown = [c for _, c in wanted if c not in user_ids]
+        user = user_of(client_user_id)
+        if user is None:
+            unknown.append((ebook_id, client_user_id))
+        else:
+            rows[(ebook_id, user[0])] = user[1]
+    counts.skipped, counts.foreign, counts.ours = skipped, foreign, seen - skipped - foreign
     if unknown:
         user_ids.update(
-            apple_user_ids_resolve(token_id=token.pk, client_user_ids=unknown, at=seen_at)
+            apple_user_ids_resolve(
+                token_id=token.pk, client_user_ids=[c for _, c in unknown], at=seen_at
+            )
         )
-    rows = [(ebook_id, *user_ids[c]) for ebook_id, c in wanted]
-    counts.orphans = licenses_assigned_upsert(token_id=token.pk, rows=rows, at=seen_at, check=check)
+        for ebook_id, client_user_id in unknown:
+            user_id, person_id = user_ids[client_user_id]
+            rows[(ebook_id, user_id)] = person_id
+    if not rows:
+        return counts
+    written = licenses_assigned_upsert(
+        token_id=token.pk, rows=rows, at=seen_at, check=check, fresh=fresh
+    )
+    counts.orphans, counts.fresh_conflict = written.orphans, written.fresh_conflict
     return counts

@@ -227,8 +227,13 @@ class License(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # No index of its own: the unique (apple_user, ebook) one leads with it.
     apple_user = models.ForeignKey(
-        AppleUser, on_delete=models.CASCADE, related_name="licenses", db_constraint=False
+        AppleUser,
+        on_delete=models.CASCADE,
+        related_name="licenses",
+        db_index=False,
+        db_constraint=False,
     )
     person = models.ForeignKey(
         Person,
@@ -252,7 +257,10 @@ class License(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=("ebook", "apple_user"), name="license_unique")
+            # Apple user first, so it also serves "this user's licenses" (and the cascade
+            # from a deleted Apple user) without an index of its own: one index fewer for
+            # the sync to fill, a sixth of its database work. By book: license_ebook_state.
+            models.UniqueConstraint(fields=("apple_user", "ebook"), name="license_unique")
         ]
         # Each index costs every sync a million entries: only what pages and the reconciler
         # read. The two partial ones hold the few rows not 'assigned' / kept, so the sync,

@@ -35,7 +35,13 @@ from assignments.apple_records import (
     apple_users_upsert,
     licenses_upsert_from_apple,
 )
-from assignments.bulk_sql import apple_user_ids, mirror_orphans_count
+from assignments.bulk_sql import (
+    apple_user_ids,
+    apple_users_analyze,
+    apple_users_exist,
+    licenses_exist,
+    mirror_orphans_count,
+)
 from ebooks import selectors as ebook_selectors
 from ebooks import services as ebook_services
 from sync.models import SyncCursor, SyncRun
@@ -183,13 +189,21 @@ class SyncEngine:
         self._phase(Phase.USERS)
         since = None if full else self.cursor.users_version_id or None
         paged, full = self._versioned(self.client.users, since, full_kwargs={"active_only": True})
+        # A token's first full run inserts without ON CONFLICT until a row exists after all.
+        fresh = full and not apple_users_exist(token_id=self.token.pk)
 
         def write(batch: Batch) -> None:
+            nonlocal fresh
             with transaction.atomic():
                 _fast_commit()
                 counts = apple_users_upsert(
-                    token=self.token, users=batch.rows, prefix=self.prefix, seen_at=self.started_at
+                    token=self.token,
+                    users=batch.rows,
+                    prefix=self.prefix,
+                    seen_at=self.started_at,
+                    fresh=fresh,
                 )
+                fresh = fresh and not counts.fresh_conflict
                 self._batch_done(
                     batch, users_seen=counts.ours, foreign_users_ignored=counts.foreign
                 )
@@ -197,6 +211,7 @@ class SyncEngine:
         self._write_batches(self._batches(paged), write)
         if full:
             apple_users_retire_unseen(token=self.token, seen_since=self.started_at)
+            apple_users_analyze()  # the licenses' user look-ups are planned from these
         self._save_version("users_version_id", paged.version_id)
 
     def _assignments(self, *, full: bool) -> None:
@@ -207,9 +222,11 @@ class SyncEngine:
         ebook_ids = ebook_selectors.ebook_keys(token=self.token)
         user_ids: dict[str, tuple[int, int | None]] = {}
         preload = full
+        # A token's first full run inserts without ON CONFLICT until a row exists after all.
+        fresh = full and not licenses_exist(token_id=self.token.pk)
 
         def write(batch: Batch) -> None:
-            nonlocal preload
+            nonlocal preload, fresh
             if preload:
                 preload = False
                 # A full listing names most users: one read of all of them beats a look-up
@@ -225,7 +242,9 @@ class SyncEngine:
                     prefix=self.prefix,
                     seen_at=self.started_at,
                     check=not full,  # a full run checks every license at its end
+                    fresh=fresh,
                 )
+                fresh = fresh and not counts.fresh_conflict
                 if counts.orphans is not None:
                     self.orphans_written = (self.orphans_written or 0) + counts.orphans
                 self._batch_done(

@@ -54,6 +54,7 @@ class FollowUp:
     next_due: datetime | None = None
     licensed: int = 0
     rerun: bool = False
+    more: bool = False  # the budget ran out with work left: the next follow-up is due now
     ebooks: set[int] = field(default_factory=set)
 
 
@@ -83,9 +84,12 @@ def events_follow_up(
         client = client or client_for_token(token)
         try:
             if due.filter(kind=Kind.USERS).exists():
-                _users_follow_up(token, client, due.filter(kind=Kind.USERS), now, result)
+                _users_follow_up(
+                    token, client, due.filter(kind=Kind.USERS), now, result, clock, deadline
+                )
             for event in due.filter(kind=Kind.LICENSES)[:500]:
                 if clock() > deadline:
+                    result.more = True
                     break
                 _licenses_event_check(token, client, event, now, result)
             if result.ebooks:
@@ -98,7 +102,7 @@ def events_follow_up(
             logger.warning(
                 "Follow-up of token %s: Apple answered %s; trying later", token.pk, error
             )
-    next_invitation_check = _invitations_follow_up(token, client, now, result)
+    next_invitation_check = _invitations_follow_up(token, client, now, result, clock, deadline)
     if result.rerun:
         # A FOLLOW_UP run always plans; no change mark needed.
         reconcile_request(token=token, trigger=ReconcileRun.Trigger.FOLLOW_UP)
@@ -107,6 +111,8 @@ def events_follow_up(
     result.next_due = pending.aggregate(due=Min("next_check_at"))["due"]
     if next_invitation_check is not None:
         result.next_due = min(filter(None, (result.next_due, next_invitation_check)))
+    if result.more:
+        result.next_due = now
     if schedule and result.next_due is not None:
         follow_up_schedule(token_id=token.pk, at=result.next_due, now=now)
     return result
@@ -151,7 +157,9 @@ def _not_done(event: AppleEvent, now: datetime, result: FollowUp) -> None:
 # --- users ------------------------------------------------------------------------------
 
 
-def _invitations_follow_up(token, client, now, result: FollowUp) -> datetime | None:
+def _invitations_follow_up(
+    token, client, now, result: FollowUp, clock, deadline
+) -> datetime | None:
     """People waiting for their invitation: without working notifications, look every few
     minutes whether they joined (one incremental users read); None when nobody waits."""
     waiting = AppleUser.objects.filter(
@@ -163,45 +171,79 @@ def _invitations_follow_up(token, client, now, result: FollowUp) -> datetime | N
     if verified or not waiting.exists():
         return None
     state, _ = ReconcileState.objects.get_or_create(token=token)
+    reading = state.users_read_page is not None  # a read a previous follow-up began
     due = (state.invitations_checked_at or now - INVITATION_POLL) + INVITATION_POLL
-    if due > now:
+    if due > now and not reading:
         return due
-    ReconcileState.objects.filter(pk=state.pk).update(invitations_checked_at=now)
-    waiting_ids = set(waiting.values_list("pk", flat=True)[:100_000])
+    if not reading:
+        ReconcileState.objects.filter(pk=state.pk).update(invitations_checked_at=now)
     try:
-        _users_read(token, client or client_for_token(token), now)
+        done = _users_read(token, client or client_for_token(token), now, clock, deadline)
     except AppleError as error:
         logger.warning("Invitation check of token %s: %s", token.pk, error)
         return now + INVITATION_POLL
-    joined = AppleUser.objects.filter(pk__in=waiting_ids, status=AppleUser.Status.ASSOCIATED)
-    if joined.exists():
+    if not done:
+        result.more = True
+        return now
+    # Joined since they were invited: seen associated by this read (or an earlier one).
+    if AppleUser.objects.filter(
+        token=token,
+        status=AppleUser.Status.ASSOCIATED,
+        licenses__state=License.State.WAITING_INVITATION,
+    ).exists():
         result.rerun = True
     return now + INVITATION_POLL
 
 
-def _users_read(token, client, now) -> None:
-    """Apple's user changes since the reconciler's own cursor (never the sync's), stored."""
+def _users_read(token, client, now, clock, deadline) -> bool:
+    """Apple's user changes since the reconciler's own cursor (never the sync's), stored.
+
+    A long listing is read over several tasks: when the budget runs out the next page and the
+    first page's versionId are kept, and the next call resumes there (pages read twice after
+    a lost worker are stored again unchanged). True when the listing is complete.
+    """
     state, _ = ReconcileState.objects.get_or_create(token=token)
-    since = state.users_version_id
-    if not since:
+    start = state.users_read_page or 0
+    if state.users_read_page is not None:
+        since, version = state.users_read_since, state.users_read_version_id
+    else:
         # Start from where the sync got to (read, never moved); else the first full listing.
-        since = (
+        since = state.users_version_id or (
             SyncCursor.objects.filter(token=token)
             .values_list("users_version_id", flat=True)
             .first()
             or ""
         )
+        version = ""
     paged = client.users(since_version_id=since or None, parallel=5)
     prefix = client_user_id_prefix()
-    for page in paged.pages():
+    for page in paged.pages(start=start):
         apple_users_upsert(token=token, users=page, prefix=prefix, seen_at=now)
-    if paged.version_id:
-        ReconcileState.objects.filter(pk=state.pk).update(users_version_id=paged.version_id)
+        version = version or paged.version_id or ""
+        if paged.next_index is None:
+            break
+        if clock() > deadline:
+            ReconcileState.objects.filter(pk=state.pk).update(
+                users_read_since=since,
+                users_read_version_id=version,
+                users_read_page=paged.next_index,
+            )
+            return False
+    ReconcileState.objects.filter(pk=state.pk).update(
+        users_version_id=version or state.users_version_id,
+        users_read_since="",
+        users_read_version_id="",
+        users_read_page=None,
+    )
+    return True
 
 
-def _users_follow_up(token, client, events, now, result: FollowUp) -> None:
-    """One read of users changed since the reconciler's own cursor settles all user events."""
-    _users_read(token, client, now)
+def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadline) -> None:
+    """One read of users changed since the reconciler's own cursor settles all user events;
+    a long read goes on in the next follow-up, due at once."""
+    if not _users_read(token, client, now, clock, deadline):
+        result.more = True
+        return
     for event in events:
         result.checked += 1
         waiting = AppleUser.objects.filter(

@@ -315,3 +315,35 @@ def test_push_budget_hands_over_to_a_new_task(reconciler, apple, synced, monkeyp
     steps = result.runs[0].progress_done
     assert steps == result.runs[0].progress_total == 4
     assert result.licenses_assigned == 6
+
+
+def test_a_long_users_read_is_split_over_short_follow_ups(reconciler, apple, synced, monkeypatch):
+    """Apple's users listing is read a page per follow-up when the budget is spent: each task
+    hands its page cursor to the next, a task delivered twice reads a page again harmlessly,
+    and the people are licensed once the listing is complete."""
+    from sync.models import ReconcileState
+    from sync.reconcile import follow
+
+    apple.page_size = 2
+    book = _books(synced)[0]
+    _assign(book, PersonFactory.create_batch(9, managed=True))
+    reads = []
+    original = follow._users_read
+
+    def spy(token, client, now, clock, deadline):
+        done = original(token, client, now, clock, -1.0)  # the budget is always spent
+        reads.append(ReconcileState.objects.get(token=token).users_read_page)
+        if len(reads) == 2:  # the same follow-up delivered again: the same page is read again
+            assert not original(token, client, now, clock, -1.0)
+            assert ReconcileState.objects.get(token=token).users_read_page == reads[-1] + 1
+            ReconcileState.objects.filter(token=token).update(users_read_page=reads[-1])
+        return done
+
+    monkeypatch.setattr(follow, "_users_read", spy)
+    result = reconciler.drive(synced)
+    assert reads[:3] == [1, 2, 3]  # one page per task, the cursor handed on
+    assert reads[-1] is None  # the listing ended: no read left open
+    state = ReconcileState.objects.get(token=synced)
+    assert state.users_version_id and not state.users_read_version_id
+    assert result.licenses_assigned == 9
+    assert _requested_twice(apple) == []

@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sync', '0006_reconcile_state_change_counts'),
+        ("sync", "0006_reconcile_state_change_counts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reconcilestate',
-            name='users_read_page',
+            model_name="reconcilestate",
+            name="users_read_page",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='reconcilestate',
-            name='users_read_since',
+            model_name="reconcilestate",
+            name="users_read_since",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='reconcilestate',
-            name='users_read_version_id',
+            model_name="reconcilestate",
+            name="users_read_version_id",
             field=models.CharField(blank=True, max_length=100),
         ),
     ]

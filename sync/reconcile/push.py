@@ -30,6 +30,7 @@ from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_apply
 from sync.reconcile.follow import INVITATION_POLL, book_events_settle, follow_up_schedule
+from sync.reconcile.grants import Grants, held_by_other_runs_drop
 from sync.reconcile.notifications import notifications_register
 from sync.reconcile.runs import reconcile_run_beat, reconcile_run_finish
 from tokens.clients import client_for_token, client_user_id_prefix
@@ -111,7 +112,6 @@ class Push:
         self.client = client
         self.clock = clock
         self.deadline = clock() + budget
-        self.hard_deadline = self.deadline + budget  # to fill a request, at most this late
         self.prefix = client_user_id_prefix()
         self.now = timezone.now()
         self.counts: dict[str, int] = {}
@@ -119,8 +119,8 @@ class Push:
         self.assets: dict[tuple[str, str], Asset] | None = None
         self.events_sent = 0
         # Books going to exactly the same people share requests (maxAssets books each).
-        self.grants: dict[tuple[str, ...], tuple[list[EBook], list[UserRow]]] = {}
-        self.granted_people = 0
+        self.grants = Grants(token=self.token, run_id=run.pk)
+        self.pieces_sent = 0
         self._start_requests = client.request_count
 
     def requests_made(self) -> int:
@@ -133,7 +133,7 @@ class Push:
     # --- the step -----------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Work through books from the run's cursor; True when books remain for another step."""
+        """Work through books from the run's cursor; True when work remains for another step."""
         run = self.run
         if run.book_cursor == 0 and run.phase == ReconcileRun.Phase.WAITING:
             notifications_register(token=self.token, client=self.client, now=self.now)
@@ -152,11 +152,14 @@ class Push:
             )
             run.progress_total = total
             reconcile_run_beat(run=run, phase=ReconcileRun.Phase.BOOKS, progress_total=total)
+        else:
+            self.grants.load()  # what the previous step gathered and held
+        max_assets = self.client.service_config().limits.max_assets or 1
         for ebook in books_to_plan(token=self.token, after_pk=run.book_cursor):
             try:
                 self._book(ebook)
             except Handover:
-                self._grants_send()
+                self.grants.hold()
                 self._save_progress()
                 return True
             except (AuthError, ClaimedElsewhereError) as error:
@@ -168,38 +171,43 @@ class Push:
                 logger.warning("Reconcile of book %s failed: %s", ebook.pk, error)
             run.book_cursor = ebook.pk
             run.progress_done += 1
-            late = self.clock() > self.deadline
             # Books wait for others going to the same people until a request is full
-            # (maxAssets books), so the step sends the fewest requests Apple's limits allow.
-            full = self._grants_aligned() or self.clock() > self.hard_deadline
-            if full and (late or self.granted_people >= PEOPLE_PER_SLICE):
+            # (maxAssets books), so the plan sends the fewest requests Apple's limits allow.
+            if self.grants.aligned(max_assets) and self.grants.people >= PEOPLE_PER_SLICE:
                 self._grants_send()
+            if self.clock() > self.deadline:
+                self.grants.hold()  # not sent half full: the next step adds to them
+                return self._save_progress()
             if not self._save_progress():
                 return False
-            if late and not self.grants:
-                return True
-        self._grants_send()
-        return False
+        # The plan is complete: what is gathered goes now, as far as the step's time allows.
+        more = self._grants_send(budgeted=True)
+        return more and self._save_progress()
 
-    def _grants_aligned(self) -> bool:
-        if not self.grants:
-            return True
-        size = self.client.service_config().limits.max_assets or 1
-        return all(len(ebooks) % size == 0 for ebooks, _ in self.grants.values())
-
-    def _grants_send(self) -> None:
-        """Ask Apple for the licenses gathered so far, books with the same people together."""
-        grants, self.grants, self.granted_people = self.grants, {}, 0
-        for ebooks, users in grants.values():
-            try:
-                self._associate(ebooks, users)
-            except (AuthError, ClaimedElsewhereError) as error:
-                token_apple_error_record(token=self.token, error=error)
-                raise TokenStop(plain_message(error)) from None
-            except AppleError as error:
-                names = ", ".join(f"“{e}”" for e in ebooks)
-                self.book_errors.append(f"{names}: {plain_message(error)}")
-                self._add(books_failed=len(ebooks))
+    def _grants_send(self, *, budgeted: bool = False) -> bool:
+        """Ask Apple for the licenses gathered, books with the same people together; True when
+        the step's time ran out (`budgeted`) and the rest is held for the next step."""
+        held = False
+        for grant in self.grants.take():
+            for start in range(0, len(grant.users), PEOPLE_PER_SLICE):
+                if budgeted and self.pieces_sent and self.clock() > self.deadline:
+                    self.grants.hold_rest(grant, grant.users[start:])
+                    held = True
+                    break
+                users = grant.users[start : start + PEOPLE_PER_SLICE]
+                self.grants.release(grant, users)
+                self.pieces_sent += 1
+                try:
+                    self._associate(grant.ebooks, users)
+                except (AuthError, ClaimedElsewhereError) as error:
+                    token_apple_error_record(token=self.token, error=error)
+                    raise TokenStop(plain_message(error)) from None
+                except AppleError as error:
+                    names = ", ".join(f"“{e}”" for e in grant.ebooks)
+                    self.book_errors.append(f"{names}: {plain_message(error)}")
+                    self._add(books_failed=len(grant.ebooks))
+                    break
+        return held
 
     def _save_progress(self) -> bool:
         from django.db.models import F
@@ -219,7 +227,9 @@ class Push:
         changed = state.planned_at is None or state.change_seq > state.planned_seq
         if self.run.trigger in (ReconcileRun.Trigger.MANUAL, ReconcileRun.Trigger.FOLLOW_UP):
             changed = True  # asked for, or Apple finished registering people / refused some
-        if changed or licenses_stranded(token=self.token):
+        # Licenses a dead run held were never requested: dropped, and planned again.
+        dropped = held_by_other_runs_drop(token=self.token, run_id=self.run.pk)
+        if changed or dropped or licenses_stranded(token=self.token):
             return state.change_seq
         return None
 
@@ -445,15 +455,10 @@ class Push:
         records.licenses_set_state(
             token=self.token, ebook=ebook, users=granted, state=State.PENDING, at=self.now
         )
-        key = tuple(u.client_user_id for u in granted)
-        if key not in self.grants:
-            self.grants[key] = ([], granted)
-            self.granted_people += len(granted)
-        self.grants[key][0].append(ebook)
+        self.grants.add(ebook, granted)
 
     def _settle(self, ebook: EBook) -> bool:
-        in_flight = [e for ebooks, _ in self.grants.values() for e in ebooks if e.pk == ebook.pk]
-        if in_flight:
+        if self.grants.has(ebook.pk):
             self._grants_send()  # what this step gathered must have its event ids first
         return bool(
             book_events_settle(

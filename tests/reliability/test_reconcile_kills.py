@@ -84,11 +84,11 @@ def _database_url() -> str:
 def _worker(apple, token) -> subprocess.Popen:
     environment = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DJANGO_SETTINGS_MODULE": "tests.reliability.worker_settings",
         "DATABASE_URL": _database_url(),
         "VAR_DIR": str(settings.VAR_DIR),
-        "VPP_SERVICE_URL": apple.api_url,
-        "VPP_STORE_LOOKUP_URL": apple.lookup_url,
+        "TEST_WORKER_VPP_SERVICE_URL": apple.api_url,
+        "TEST_WORKER_VPP_STORE_LOOKUP_URL": apple.lookup_url,
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "vpp_reconcile", "--token", str(token.pk), "--wait", "60"],

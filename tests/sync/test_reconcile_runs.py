@@ -297,10 +297,10 @@ def test_pending_events_for_minutes_hold_no_worker_for_long(reconciler, big_toke
     states = set(License.objects.filter(ebook__in=books).values_list("state", flat=True))
     assert states == {State.ASSIGNED}
     assert _requested_twice(apple) == []
-    # Books going to the same people share requests (up to maxAssets, 25, books each; a step
-    # that runs out of time sends what it has). bench_assign checks the exact minimum.
+    # Books going to the same people share requests (maxAssets, 25, books each); a step that
+    # runs out of time holds a half-filled request for the next step: the minimum, exactly.
     run = ReconcileRun.objects.filter(trigger=Trigger.MANUAL).order_by("pk").last()
-    assert -(-len(books) // 25) <= run.write_requests <= len(books) // 20
+    assert run.write_requests == -(-len(books) // 25)
 
 
 def test_push_budget_hands_over_to_a_new_task(reconciler, apple, synced, monkeypatch):
@@ -346,4 +346,66 @@ def test_a_long_users_read_is_split_over_short_follow_ups(reconciler, apple, syn
     state = ReconcileState.objects.get(token=synced)
     assert state.users_version_id and not state.users_read_version_id
     assert result.licenses_assigned == 9
+    assert _requested_twice(apple) == []
+
+
+def test_a_step_out_of_time_hands_its_half_filled_requests_to_the_next(
+    reconciler, apple, synced, monkeypatch
+):
+    """Every step plans one book and runs out of time: the books gathered for the same people
+    still go in full requests (maxAssets books each), not one request per step."""
+    from sync.reconcile.grants import HELD_PREFIX
+
+    people = PersonFactory.create_batch(2, managed=True)
+    _register_people(reconciler, synced, people)
+    group = UserGroupFactory(members=people)
+    books = list(EBook.objects.filter(token=synced, available_count__gte=2).order_by("pk")[1:31])
+    assert len(books) == 30
+    for book in books:
+        GroupAssignment.objects.create(ebook=book, group=group, intent="available")
+    monkeypatch.setattr(push_module, "TASK_BUDGET", 0.0)
+    held = []
+    execute = push_module.reconcile_run_execute
+
+    def step(**kwargs):
+        run = execute(**kwargs)
+        held.append(License.objects.filter(event_id__startswith=HELD_PREFIX).count())
+        return run
+
+    monkeypatch.setattr("sync.reconcile.foreground.reconcile_run_execute", step)
+    result = reconciler.drive(synced)
+    run = result.runs[0]
+    assert run.write_requests == 2  # 25 books, then the last 5: the minimum
+    assert max(held) >= 2 * 24 and held[-1] == 0  # held between steps, none left behind
+    assert result.licenses_assigned == 2 * 30
+    assert _requested_twice(apple) == []
+
+
+def test_licenses_a_dead_run_held_are_planned_again_not_stranded(reconciler, apple, synced):
+    from sync.reconcile.grants import held_marker
+
+    people = PersonFactory.create_batch(3, managed=True)
+    _register_people(reconciler, synced, people)
+    book = _books(synced, 2)[1]
+    _assign(book, people)
+    reconcile_request(token=synced, trigger=Trigger.MANUAL)
+    run_id = reconciler.run_ids.pop(0)
+    push = Push(
+        ReconcileRun.objects.get(pk=run_id),
+        push_module.client_for_token(synced),
+        clock=time.monotonic,
+        budget=0.0,
+    )
+    ReconcileRun.objects.filter(pk=run_id).update(
+        state=ReconcileRun.State.RUNNING, heartbeat_at=timezone.now()
+    )
+    push._book(book)  # gathered, then the worker died before the step held or sent it
+    push.grants.hold()
+    assert License.objects.filter(event_id=held_marker(run_id)).count() == 3
+    reconcile_runs_reap(now=timezone.now() + timedelta(minutes=4))
+    result = reconciler.drive(synced, trigger=Trigger.SYNC)  # nothing else changed
+    assert result.licenses_assigned == 3
+    assert set(License.objects.filter(ebook=book).values_list("state", flat=True)) == {
+        State.ASSIGNED
+    }
     assert _requested_twice(apple) == []

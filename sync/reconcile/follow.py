@@ -244,23 +244,35 @@ def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadli
     if not _users_read(token, client, now, clock, deadline):
         result.more = True
         return
+    events = list(events)
+    # One read for all the events: which still have users Apple has not listed.
+    waiting: set[str] = set()
+    for start in range(0, len(events), 5000):
+        waiting.update(
+            AppleUser.objects.filter(
+                token=token,
+                status=AppleUser.Status.PENDING,
+                event_id__in=[e.event_id for e in events[start : start + 5000]],
+            )
+            .values_list("event_id", flat=True)
+            .distinct()
+        )
+    done = []
     for event in events:
         result.checked += 1
-        waiting = AppleUser.objects.filter(
-            token=token, event_id=event.event_id, status=AppleUser.Status.PENDING
-        )
-        if waiting.exists() and event.attempts >= 2:
+        if event.event_id in waiting and event.attempts >= 2:
             # Not listed after a few looks: the event's status says why, or that Apple works on.
             status = client.event_status(event.event_id)
             if status.is_done:
                 # Listed users came in with the read above; the rest failed or exist already.
                 _users_failures(token, status)
-                _users_event_done(event, now, result)
+                done.append(event.pk)
                 continue
-        if waiting.exists():
+        if event.event_id in waiting:
             _not_done(event, now, result)
             continue
-        _users_event_done(event, now, result)
+        done.append(event.pk)
+    _users_events_done(done, now, result)
 
 
 def _users_failures(token, status: EventStatus) -> None:
@@ -272,11 +284,14 @@ def _users_failures(token, status: EventStatus) -> None:
         )
 
 
-def _users_event_done(event: AppleEvent, now, result: FollowUp) -> None:
-    if AppleEvent.objects.filter(pk=event.pk, state=AppleEvent.State.PENDING).update(
-        state=AppleEvent.State.DONE, finished_at=now
-    ):
-        result.finished += 1
+def _users_events_done(event_ids: list[int], now, result: FollowUp) -> None:
+    finished = 0
+    for start in range(0, len(event_ids), 5000):
+        finished += AppleEvent.objects.filter(
+            pk__in=event_ids[start : start + 5000], state=AppleEvent.State.PENDING
+        ).update(state=AppleEvent.State.DONE, finished_at=now)
+    if finished:
+        result.finished += finished
         result.rerun = True  # the people registered can now be licensed or invited
 
 

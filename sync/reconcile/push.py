@@ -24,7 +24,7 @@ from assignments import license_records as records
 from assignments.invitations import InvitationError, invitations_send
 from assignments.license_records import UserRow
 from assignments.models import AppleUser, GroupAssignment, License
-from assignments.plan import book_plan, books_to_plan, licenses_stranded
+from assignments.plan import TargetCache, book_plan, books_to_plan, licenses_stranded
 from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
@@ -121,6 +121,11 @@ class Push:
         # Books going to exactly the same people share requests (maxAssets books each).
         self.grants = Grants(token=self.token, run_id=run.pk)
         self.pieces_sent = 0
+        # Read once per step: the people of each group, the books with stranded licenses and
+        # the Apple users already associated (nothing in a step changes those).
+        self.targets: TargetCache = {}
+        self.stranded_books: set[int] | None = None
+        self.associated: dict[int, UserRow] = {}
         self._start_requests = client.request_count
 
     def requests_made(self) -> int:
@@ -159,7 +164,7 @@ class Push:
             try:
                 self._book(ebook)
             except Handover:
-                self.grants.hold()
+                self._hand_over(after_pk=ebook.pk)
                 self._save_progress()
                 return True
             except (AuthError, ClaimedElsewhereError) as error:
@@ -176,13 +181,24 @@ class Push:
             if self.grants.aligned(max_assets) and self.grants.people >= PEOPLE_PER_SLICE:
                 self._grants_send()
             if self.clock() > self.deadline:
-                self.grants.hold()  # not sent half full: the next step adds to them
+                self._hand_over(after_pk=ebook.pk)
                 return self._save_progress()
             if not self._save_progress():
                 return False
         # The plan is complete: what is gathered goes now, as far as the step's time allows.
         more = self._grants_send(budgeted=True)
         return more and self._save_progress()
+
+    def _hand_over(self, *, after_pk: int) -> None:
+        """The step's time is up. Requests not full yet wait for the next step, which may add
+        books to them; when no book is left to plan after this one, nothing can join them."""
+        more_books = EBook.objects.filter(
+            token=self.token, gone_at__isnull=True, pk__gt=after_pk, group_assignments__isnull=False
+        ).exists()
+        if more_books:
+            self.grants.hold()
+        else:
+            self._grants_send()
 
     def _grants_send(self, *, budgeted: bool = False) -> bool:
         """Ask Apple for the licenses gathered, books with the same people together; True when
@@ -252,7 +268,7 @@ class Push:
 
     def _book(self, ebook: EBook) -> None:
         self._stranded_resolve(ebook)
-        plan = book_plan(ebook=ebook)
+        plan = book_plan(ebook=ebook, targets=self.targets)
         self._add(people_targeted=len(plan.targeted))
         for start in range(0, len(plan.wanted), PEOPLE_PER_SLICE):
             if start and self.clock() > self.deadline:
@@ -274,6 +290,10 @@ class Push:
 
     def _stranded_resolve(self, ebook: EBook) -> None:
         """Pending licenses with no event id (a worker died before storing it): ask Apple."""
+        if self.stranded_books is None:
+            self.stranded_books = {book for book, _ in licenses_stranded(token=self.token)}
+        if ebook.pk not in self.stranded_books:
+            return
         stranded = [pk for _, pk in licenses_stranded(token=self.token, ebook_id=ebook.pk)]
         if not stranded:
             return
@@ -305,9 +325,7 @@ class Push:
 
     def _give(self, ebook: EBook, person_ids: list[int]) -> None:
         """Register, invite and license one slice of the people who lack the book."""
-        users = records.apple_users_prepare(
-            token=self.token, person_ids=person_ids, prefix=self.prefix
-        )
+        users = self._users(person_ids)
         rows = [users[pk] for pk in person_ids if pk in users]
         self._register([u for u in rows if u.status == AppleUser.Status.PENDING and not u.event_id])
         self._add(invitations_sent=invitations_send(users=rows, client=self.client))
@@ -354,6 +372,25 @@ class Push:
             self._license(ebook, joined)
 
     # --- Apple users --------------------------------------------------------------------
+
+    def _users(self, person_ids: list[int]) -> dict[int, UserRow]:
+        """The people's live Apple users (made as needed); associated ones are remembered for
+        the step's other books, the others read again (the step registers and invites them)."""
+        missing = [pk for pk in person_ids if pk not in self.associated]
+        users = (
+            records.apple_users_prepare(token=self.token, person_ids=missing, prefix=self.prefix)
+            if missing
+            else {}
+        )
+        for pk, user in users.items():
+            if user.status == AppleUser.Status.ASSOCIATED:
+                self.associated[pk] = user
+        found = {}
+        for pk in person_ids:
+            user = users.get(pk) or self.associated.get(pk)
+            if user is not None:
+                found[pk] = user
+        return found
 
     def _register(self, users: list[UserRow]) -> None:
         """Ask Apple to create the users; their event is followed up, nobody waits here."""

@@ -6,6 +6,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apple.errors import AppleRequestError
@@ -188,11 +190,14 @@ def test_a_reconcile_with_nothing_to_do_is_quick_and_asks_apple_nothing(reconcil
     reconciler.drive(synced)
     run = reconcile_request(token=synced, trigger=Trigger.SYNC).run
     started = time.perf_counter()
-    reconcile_run_execute(run_id=run.pk)
+    with CaptureQueriesContext(connection) as queries:
+        reconcile_run_execute(run_id=run.pk)
     elapsed = time.perf_counter() - started
     run.refresh_from_db()
     assert run.state == ReconcileRun.State.SUCCEEDED
     assert run.apple_requests == 0 and run.progress_total == 0
+    # A few indexed reads and the run's own writes, whatever the number of people or books.
+    assert len(queries) <= 12, [q["sql"][:150] for q in queries]
     assert elapsed < 0.2
 
 

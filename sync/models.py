@@ -155,6 +155,8 @@ class ReconcileRun(Run):
     progress_total = models.PositiveIntegerField(default=0)
     # Books are worked through in pk order over short tasks; the next task starts here.
     book_cursor = models.PositiveBigIntegerField(default=0)
+    # Within the book after book_cursor: the person the next step starts at (0: the first).
+    person_cursor = models.PositiveBigIntegerField(default=0)
     # Another change arrived while this run was working: a new run follows it.
     again = models.BooleanField(default=False)
     # A step holds the run until then (extended by its heartbeats, cleared when it hands over):

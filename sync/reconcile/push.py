@@ -24,7 +24,13 @@ from assignments import license_records as records
 from assignments.invitations import InvitationError, invitations_send
 from assignments.license_records import UserRow
 from assignments.models import AppleUser, GroupAssignment, License
-from assignments.plan import TargetCache, book_plan, books_to_plan, licenses_stranded
+from assignments.plan import (
+    BookPlan,
+    TargetCache,
+    book_plan,
+    books_to_plan,
+    licenses_stranded,
+)
 from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
@@ -174,7 +180,7 @@ class Push:
                 self.book_errors.append(f"“{ebook}”: {plain_message(error)}")
                 self._add(books_failed=1)
                 logger.warning("Reconcile of book %s failed: %s", ebook.pk, error)
-            run.book_cursor = ebook.pk
+            run.book_cursor, run.person_cursor = ebook.pk, 0
             run.progress_done += 1
             # Books wait for others going to the same people until a request is full
             # (maxAssets books), so the plan sends the fewest requests Apple's limits allow.
@@ -230,6 +236,7 @@ class Push:
 
         values = {
             "book_cursor": self.run.book_cursor,
+            "person_cursor": self.run.person_cursor,
             "progress_done": self.run.progress_done,
             **{name: F(name) + value for name, value in self.counts.items()},
         }
@@ -269,11 +276,13 @@ class Push:
     def _book(self, ebook: EBook) -> None:
         self._stranded_resolve(ebook)
         plan = book_plan(ebook=ebook, targets=self.targets)
-        self._add(people_targeted=len(plan.targeted))
-        for start in range(0, len(plan.wanted), PEOPLE_PER_SLICE):
+        wanted = self._not_done_yet(plan)
+        for start in range(0, len(wanted), PEOPLE_PER_SLICE):
             if start and self.clock() > self.deadline:
+                self.run.person_cursor = wanted[start]
                 raise Handover
-            self._give(ebook, plan.wanted[start : start + PEOPLE_PER_SLICE])
+            self._give(ebook, wanted[start : start + PEOPLE_PER_SLICE])
+        self.run.person_cursor = 0
         records.offers_record(ebook=ebook, person_intents=plan.intents)
         required = [pk for pk, i in plan.intents.items() if i == GroupAssignment.Intent.REQUIRED]
         licensed = [
@@ -287,6 +296,18 @@ class Push:
         ]
         records.install_requests_record(ebook=ebook, person_ids=licensed)
         # Kept flags change with assignments and memberships: their services set them.
+
+    def _not_done_yet(self, plan: BookPlan) -> list[int]:
+        """The wanted people an earlier step of this run has not reached (it handed over in the
+        middle of this book at person_cursor): a book of 100,000 people is not gone through
+        again from its start by every step."""
+        try:
+            position = plan.targeted.index(self.run.person_cursor)
+        except ValueError:  # no cursor, or that person is no longer targeted: from the start
+            self._add(people_targeted=len(plan.targeted))
+            return plan.wanted
+        rest = set(plan.targeted[position:])
+        return [pk for pk in plan.wanted if pk in rest]
 
     def _stranded_resolve(self, ebook: EBook) -> None:
         """Pending licenses with no event id (a worker died before storing it): ask Apple."""

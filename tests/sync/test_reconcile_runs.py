@@ -414,3 +414,28 @@ def test_licenses_a_dead_run_held_are_planned_again_not_stranded(reconciler, app
         State.ASSIGNED
     }
     assert _requested_twice(apple) == []
+
+
+def test_a_book_handed_over_midway_goes_on_where_the_last_step_stopped(
+    reconciler, apple, synced, monkeypatch
+):
+    """Each step does one slice of a book's people: the next step starts at the run's person
+    cursor, so nobody is gone through twice and the run gets to the end of the book."""
+    people = PersonFactory.create_batch(7, managed=True)
+    _assign(_books(synced)[0], people)
+    monkeypatch.setattr(push_module, "TASK_BUDGET", 0.0)
+    monkeypatch.setattr(push_module, "PEOPLE_PER_SLICE", 2)
+    given: list[list[int]] = []
+    give = Push._give
+
+    def spy(self, ebook, person_ids):
+        given.append(list(person_ids))
+        return give(self, ebook, person_ids)
+
+    monkeypatch.setattr(Push, "_give", spy)
+    result = reconciler.drive(synced)
+    first_run = [pk for part in given[:4] for pk in part]
+    assert sorted(first_run) == sorted(p.pk for p in people)  # four steps, each person once
+    assert result.runs[0].people_targeted == 7 and result.runs[0].person_cursor == 0
+    assert result.users_registered == 7 and result.licenses_assigned == 7
+    assert _requested_twice(apple) == []

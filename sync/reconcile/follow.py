@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from apple.client import AppleClient
@@ -29,7 +29,7 @@ from sync.models import (
 )
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_refresh
-from sync.reconcile.runs import reconcile_request, reconcile_run_count
+from sync.reconcile.runs import reconcile_changed_mark, reconcile_request, reconcile_run_count
 from tokens.clients import client_for_token, client_user_id_prefix
 from tokens.models import VppToken
 from tokens.services import token_apple_error_record
@@ -40,6 +40,8 @@ INVITATION_POLL = timedelta(minutes=5)  # without notifications: how often to lo
 FOLLOW_UP_BUDGET = 2.0  # seconds a follow-up task works before handing over
 MAX_BACKOFF = 120.0
 GIVE_UP_AFTER = timedelta(hours=24)
+# How long licensing waits for the rest of a run's registrations (then it goes on without them).
+REGISTRATION_WAIT = timedelta(minutes=5)
 NOT_ENOUGH_LICENSES = 9709
 UNKNOWN_USER = 9609
 USER_EXISTS = 9716
@@ -103,8 +105,15 @@ def events_follow_up(
                 "Follow-up of token %s: Apple answered %s; trying later", token.pk, error
             )
     next_invitation_check = _invitations_follow_up(token, client, now, result, clock, deadline)
-    if result.rerun:
-        # A FOLLOW_UP run always plans; no change mark needed.
+    if _registrations_under_way(token, now):
+        if result.rerun:
+            # Others registered in the same run are still on their way: one run licenses them
+            # all in full requests once they are, not one run per registration batch. Counted
+            # as a change, so the run is owed even if the rest never comes.
+            reconcile_changed_mark(token_ids=[token.pk], at=now)
+            result.rerun = False
+    elif result.rerun or _plan_owed(token):
+        # A FOLLOW_UP run always plans.
         reconcile_request(token=token, trigger=ReconcileRun.Trigger.FOLLOW_UP)
     pending = AppleEvent.objects.filter(token=token, state=AppleEvent.State.PENDING)
     result.pending = pending.count()
@@ -116,6 +125,26 @@ def events_follow_up(
     if schedule and result.next_due is not None:
         follow_up_schedule(token_id=token.pk, at=result.next_due, now=now)
     return result
+
+
+def _registrations_under_way(token: VppToken, now: datetime) -> bool:
+    """Apple still registers users a recent run asked for (their event is young and pending)."""
+    return AppleEvent.objects.filter(
+        token=token,
+        kind=Kind.USERS,
+        state=AppleEvent.State.PENDING,
+        created_at__gte=now - REGISTRATION_WAIT,
+    ).exists()
+
+
+def _plan_owed(token: VppToken) -> bool:
+    """A change no plan has covered yet, and no run queued or running to cover it."""
+    return (
+        ReconcileState.objects.filter(token=token, change_seq__gt=F("planned_seq")).exists()
+        and not ReconcileRun.objects.filter(
+            token=token, state__in=(ReconcileRun.State.QUEUED, ReconcileRun.State.RUNNING)
+        ).exists()
+    )
 
 
 def follow_up_schedule(*, token_id: int, at: datetime, now: datetime | None = None) -> bool:

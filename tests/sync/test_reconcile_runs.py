@@ -439,3 +439,36 @@ def test_a_book_handed_over_midway_goes_on_where_the_last_step_stopped(
     assert result.runs[0].people_targeted == 7 and result.runs[0].person_cursor == 0
     assert result.users_registered == 7 and result.licenses_assigned == 7
     assert _requested_twice(apple) == []
+
+
+def test_licensing_waits_for_the_rest_of_a_runs_registrations(reconciler, apple, synced):
+    """Registered in three batches: the batch Apple finishes first does not start a licensing
+    run of its own (a request for a few people); one run licenses all, once all are in."""
+    from apple.client import clear_service_config_cache
+    from assignments.models import AppleUser
+    from sync.models import ReconcileState
+    from sync.reconcile.follow import events_follow_up
+
+    apple.limits.update({"maxUsers": 2})
+    clear_service_config_cache()
+    apple.set_event_delay(3600)
+    _assign(_books(synced)[0], PersonFactory.create_batch(5, managed=True))
+    reconcile_request(token=synced, trigger=Trigger.MANUAL)
+    reconcile_run_execute(run_id=reconciler.run_ids.pop(0))
+    events = list(AppleEvent.objects.filter(kind=AppleEvent.Kind.USERS).order_by("pk"))
+    assert len(events) == 3
+    # Apple finished the first batch (as a users read would have shown).
+    AppleUser.objects.filter(event_id=events[0].event_id).update(status="associated")
+    now = max(e.next_check_at for e in events)
+    events_follow_up(token=synced, now=now)
+    assert reconciler.run_ids == []  # no run for two people while three are on their way
+    state = ReconcileState.objects.get(token=synced)
+    assert state.change_seq > state.planned_seq  # owed, not forgotten
+    apple.set_event_delay(0)
+    AppleUser.objects.filter(event_id__in=[e.event_id for e in events[1:]]).update(
+        status="associated"
+    )
+    events_follow_up(token=synced, now=now + timedelta(seconds=10))
+    assert len(reconciler.run_ids) == 1
+    result = reconciler.settle(synced)
+    assert result.licenses_assigned == 5

@@ -127,6 +127,7 @@ class Push:
         # Books going to exactly the same people share requests (maxAssets books each).
         self.grants = Grants(token=self.token, run_id=run.pk)
         self.pieces_sent = 0
+        self.last_book = False
         # Read once per step: the people of each group, the books with stranded licenses and
         # the Apple users already associated (nothing in a step changes those).
         self.targets: TargetCache = {}
@@ -167,6 +168,7 @@ class Push:
             self.grants.load()  # what the previous step gathered and held
         max_assets = self.client.service_config().limits.max_assets or 1
         for ebook in books_to_plan(token=self.token, after_pk=run.book_cursor):
+            self.last_book = not self._more_books(after_pk=ebook.pk)
             try:
                 self._book(ebook)
             except Handover:
@@ -195,13 +197,15 @@ class Push:
         more = self._grants_send(budgeted=True)
         return more and self._save_progress()
 
+    def _more_books(self, *, after_pk: int) -> bool:
+        return EBook.objects.filter(
+            token=self.token, gone_at__isnull=True, pk__gt=after_pk, group_assignments__isnull=False
+        ).exists()
+
     def _hand_over(self, *, after_pk: int) -> None:
         """The step's time is up. Requests not full yet wait for the next step, which may add
         books to them; when no book is left to plan after this one, nothing can join them."""
-        more_books = EBook.objects.filter(
-            token=self.token, gone_at__isnull=True, pk__gt=after_pk, group_assignments__isnull=False
-        ).exists()
-        if more_books:
+        if self._more_books(after_pk=after_pk):
             self.grants.hold()
         else:
             self._grants_send()
@@ -210,13 +214,15 @@ class Push:
         """Ask Apple for the licenses gathered, books with the same people together; True when
         the step's time ran out (`budgeted`) and the rest is held for the next step."""
         held = False
+        # One request's people at a time: the step's time is checked between requests.
+        size = self.client.service_config().limits.max_client_user_ids or PEOPLE_PER_SLICE
         for grant in self.grants.take():
-            for start in range(0, len(grant.users), PEOPLE_PER_SLICE):
+            for start in range(0, len(grant.users), size):
                 if budgeted and self.pieces_sent and self.clock() > self.deadline:
                     self.grants.hold_rest(grant, grant.users[start:])
                     held = True
                     break
-                users = grant.users[start : start + PEOPLE_PER_SLICE]
+                users = grant.users[start : start + size]
                 self.grants.release(grant, users)
                 self.pieces_sent += 1
                 try:
@@ -282,6 +288,10 @@ class Push:
                 self.run.person_cursor = wanted[start]
                 raise Handover
             self._give(ebook, wanted[start : start + PEOPLE_PER_SLICE])
+            if self.last_book:
+                # No book after this one can join these people's requests: send them now,
+                # not all together when the step's time is up.
+                self._grants_send()
         self.run.person_cursor = 0
         records.offers_record(ebook=ebook, person_intents=plan.intents)
         required = [pk for pk, i in plan.intents.items() if i == GroupAssignment.Intent.REQUIRED]

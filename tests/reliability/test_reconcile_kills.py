@@ -84,7 +84,7 @@ def _database_url() -> str:
 def _worker(apple, token) -> subprocess.Popen:
     environment = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.reliability.worker_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
         "DATABASE_URL": _database_url(),
         "VAR_DIR": str(settings.VAR_DIR),
         "TEST_WORKER_VPP_SERVICE_URL": apple.api_url,

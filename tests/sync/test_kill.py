@@ -61,11 +61,11 @@ def test_killed_sync_then_sync_again_equals_an_uninterrupted_run(slow_simulator,
     slow_simulator.set_faults("slow:delay=0.05:path=/assignments")
     environment = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
         "DATABASE_URL": _database_url(),
         "VAR_DIR": str(settings.VAR_DIR),
-        "VPP_SERVICE_URL": slow_simulator.api_url,
-        "VPP_STORE_LOOKUP_URL": slow_simulator.lookup_url,
+        "TEST_WORKER_VPP_SERVICE_URL": slow_simulator.api_url,
+        "TEST_WORKER_VPP_STORE_LOOKUP_URL": slow_simulator.lookup_url,
     }
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "vpp_sync", "--token", str(token.pk)],

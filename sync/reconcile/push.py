@@ -36,9 +36,13 @@ from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_apply
 from sync.reconcile.follow import INVITATION_POLL, book_events_settle, follow_up_schedule
-from sync.reconcile.grants import Grants, held_by_other_runs_drop
+from sync.reconcile.grants import HELD_PREFIX, Grants, held_by_other_runs_drop
 from sync.reconcile.notifications import notifications_register
-from sync.reconcile.runs import reconcile_run_beat, reconcile_run_finish
+from sync.reconcile.runs import (
+    reconcile_changed_mark,
+    reconcile_run_beat,
+    reconcile_run_finish,
+)
 from tokens.clients import client_for_token, client_user_id_prefix
 from tokens.models import VppToken
 from tokens.services import token_apple_error_record
@@ -506,6 +510,12 @@ class Push:
         granted, short = (
             (joined, []) if available is None else (joined[:available], joined[available:])
         )
+        if short and self._in_flight(ebook):
+            # Apple's count may already include licenses whose outcome is not known yet: these
+            # people are not short for sure. A change is counted: the follow-up that learns
+            # those outcomes queues the run that licenses them (or finds them short).
+            reconcile_changed_mark(token_ids=[self.token.pk])
+            short = []
         records.licenses_set_state(
             token=self.token,
             ebook=ebook,
@@ -530,8 +540,21 @@ class Push:
             self._grants_send()  # what this step gathered must have its event ids first
         return bool(
             book_events_settle(
-                token=self.token, client=self.client, ebook_id=ebook.pk, clock=self.clock
+                token=self.token,
+                client=self.client,
+                ebook_id=ebook.pk,
+                clock=self.clock,
+                budget=TASK_BUDGET,
             )
+        )
+
+    def _in_flight(self, ebook: EBook) -> bool:
+        """Licenses of the book Apple was asked for whose outcome is not known yet."""
+        return (
+            License.objects.filter(ebook=ebook, state=State.PENDING)
+            .exclude(event_id="")
+            .exclude(event_id__startswith=HELD_PREFIX)
+            .exists()
         )
 
     def _associate(self, ebooks: list[EBook], users: list[UserRow]) -> None:

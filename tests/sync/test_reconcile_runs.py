@@ -472,3 +472,30 @@ def test_licensing_waits_for_the_rest_of_a_runs_registrations(reconciler, apple,
     assert len(reconciler.run_ids) == 1
     result = reconciler.settle(synced)
     assert result.licenses_assigned == 5
+
+
+def test_people_past_a_count_that_may_include_licenses_in_flight_are_not_short(
+    reconciler, apple, synced, monkeypatch
+):
+    """Apple's count already took the licenses of a request whose outcome we have not learnt
+    yet: the next people are licensed once it is known, never recorded as short."""
+    other, book = _books(synced, 2)
+    content = decrypt(synced.secret_ciphertext)
+    available = apple.asset(content, book.adam_id, book.pricing_param)["availableCount"]
+    apple.change_license_count(content, book.adam_id, book.pricing_param, -(available - 6))
+    people = PersonFactory.create_batch(6, managed=True)
+    _assign(other, people)
+    reconciler.drive(synced)  # all six registered with Apple
+    _assign(book, people[:3])
+    reconcile_request(token=synced, trigger=Trigger.MANUAL)
+    reconcile_run_execute(run_id=reconciler.run_ids.pop(0))  # asked; outcome not learnt yet
+    reconciler.follow_ups.clear()
+    monkeypatch.setattr(push_module, "book_events_settle", lambda **kwargs: 0)  # no time left
+    _assign(book, people[3:])
+    reconcile_request(token=synced, trigger=Trigger.MANUAL)
+    reconcile_run_execute(run_id=reconciler.run_ids.pop(0))
+    assert not License.objects.filter(ebook=book, state=State.NOT_ENOUGH).exists()
+    reconciler.settle(synced)  # the follow-up learns the outcome and queues the licensing run
+    states = list(License.objects.filter(ebook=book).values_list("state", flat=True))
+    assert states == [State.ASSIGNED] * 6
+    assert _requested_twice(apple) == []

@@ -21,7 +21,7 @@ os.environ.setdefault("SECURE_COOKIES", "false")
 # A fixed Fernet key so encrypted fixtures are stable; never used outside tests.
 os.environ.setdefault("VPP_TOKEN_KEY", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=")
 
-from config.settings import *  # noqa: F403
+from config.settings import *  # noqa: E402, F403 - after the environment above is set
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -60,6 +60,7 @@ class Paged(Generic[T]):
         self._first_seen = False
         self._version_id: str | None = None
         self._total_pages: int | None = None
+        self._next_index: int | None = None
 
     def __repr__(self) -> str:
         return (
@@ -81,6 +82,14 @@ class Paged(Generic[T]):
         return self._version_id
 
     @property
+    def next_index(self) -> int | None:
+        """The index of the page after the one `pages()` last yielded; None after the last page.
+
+        With the versionId of the first page it is a cursor: `pages(start=next_index)` resumes a
+        listing in a later task."""
+        return self._next_index
+
+    @property
     def total_pages(self) -> int | None:
         """totalPages from the latest page seen; it can change while iterating."""
         return self._total_pages
@@ -89,10 +98,16 @@ class Paged(Generic[T]):
         for items in self.pages():
             yield from items
 
-    def pages(self) -> Iterator[list[T]]:
-        """Yield each page's items in page order, stopping after the page without nextPageIndex."""
-        first = self._take_first()
-        next_index = _next_index(first, 0)
+    def pages(self, start: int = 0) -> Iterator[list[T]]:
+        """Yield each page's items in page order, stopping after the page without nextPageIndex.
+
+        `start` resumes a listing at a page a previous reader reached (its `next_index`)."""
+        if start:
+            first = self._fetch(start)
+            self._note_total(first)
+        else:
+            first = self._take_first()
+        next_index = self._next_index = _next_index(first, start)
         yield self._parse(first)
         if next_index is None:
             return
@@ -128,7 +143,7 @@ class Paged(Generic[T]):
         while index is not None:
             page = self._fetch(index)
             self._note_total(page)
-            index = _next_index(page, index)
+            index = self._next_index = _next_index(page, index)
             yield self._parse(page)
 
     def _overlapped(self, next_index: int) -> Iterator[list[T]]:
@@ -147,7 +162,7 @@ class Paged(Generic[T]):
                     index, future = pending.popleft()
                     page = future.result()
                     self._note_total(page)
-                    following = _next_index(page, index)
+                    following = self._next_index = _next_index(page, index)
                     yield self._parse(page)
                     if following is None:
                         return  # pages fetched ahead past the true end are dropped unread

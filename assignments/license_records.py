@@ -11,7 +11,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from assignments import bulk_sql
 from assignments.models import AppleUser, BookOffer, Device, InstallRequest, License, Person
@@ -81,28 +83,60 @@ def apple_users_prepare(
     """
     existing = _live_users(token, person_ids)
     missing = [pk for pk in person_ids if pk not in existing]
-    if missing:
-        for part in _chunks(missing):
-            people = Person.objects.filter(pk__in=part).values_list(
-                "pk", "email", "managed_apple_id"
-            )
-            AppleUser.objects.bulk_create(
-                [
-                    AppleUser(
-                        token=token,
-                        person_id=pk,
-                        client_user_id=f"{prefix}{uuid.uuid4().hex}",
-                        email=email,
-                        managed=bool(managed),
-                        status=Status.PENDING,
-                    )
-                    for pk, email, managed in people
-                ],
-                batch_size=2000,
-                ignore_conflicts=True,  # a concurrent run made one first: keep theirs
-            )
-        existing.update(_live_users(token, missing))
+    for part in _chunks(missing):
+        made = _apple_users_make(token, part, prefix)
+        existing.update(made)
+        # A concurrent run made some first (the insert skipped them): keep theirs.
+        existing.update(_live_users(token, [pk for pk in part if pk not in made]))
     return existing
+
+
+def _apple_users_make(
+    token: VppToken, person_ids: Sequence[int], prefix: str
+) -> dict[int, UserRow]:
+    """Insert pending Apple users for the people; those another run made first are skipped."""
+    if connection.vendor != "postgresql":
+        people = Person.objects.filter(pk__in=person_ids).values_list(
+            "pk", "email", "managed_apple_id"
+        )
+        AppleUser.objects.bulk_create(
+            [
+                AppleUser(
+                    token=token,
+                    person_id=pk,
+                    client_user_id=f"{prefix}{uuid.uuid4().hex}",
+                    email=email,
+                    managed=bool(managed),
+                    status=Status.PENDING,
+                )
+                for pk, email, managed in people
+            ],
+            batch_size=2000,
+            ignore_conflicts=True,
+        )
+        return {}
+    # PostgreSQL: one INSERT … SELECT that returns the rows it made (no model instances).
+    users, people = AppleUser._meta.db_table, Person._meta.db_table
+    client_ids = [f"{prefix}{uuid.uuid4().hex}" for _ in person_ids]
+    with bulk_sql._binary_cursor() as cursor:
+        cursor.execute(
+            f"WITH made AS (INSERT INTO {users} (token_id, person_id, client_user_id, email, "  # noqa: S608
+            "status, invite_code, id_hash, managed, error, event_id, updated_at) "
+            "SELECT %s, p.id, t.c, p.email, %s, '', '', coalesce(p.managed_apple_id, '') <> '', "
+            f"'', '', now() FROM unnest(%b::bigint[], %b::text[]) AS t(p, c) JOIN {people} AS p "
+            "ON p.id = t.p ON CONFLICT DO NOTHING "
+            "RETURNING id, person_id, client_user_id, email) "
+            "SELECT made.id, made.person_id, made.client_user_id, made.email, "
+            "coalesce(p.managed_apple_id, '') "
+            f"FROM made JOIN {people} AS p ON p.id = made.person_id",
+            [token.pk, Status.PENDING, list(person_ids), client_ids],
+        )
+        return {
+            person_id: UserRow(
+                pk, person_id, token.pk, cuid, Status.PENDING, email, "", None, managed, "", ""
+            )
+            for pk, person_id, cuid, email, managed in cursor.fetchall()
+        }
 
 
 def apple_users_registration_sent(*, token: VppToken, events: Iterable) -> None:
@@ -210,19 +244,35 @@ def licenses_assigned_record(
 
 
 def offers_record(*, ebook: EBook, person_intents: dict[int, str]) -> int:
-    """The book as offered to each person, with the strongest intent; only changes are written."""
+    """The book as offered to each person, with the strongest intent; only changes are written.
+
+    One set-based upsert (no model instance per person): a book offered to 100,000 people is
+    planned again after every change, and almost none of its offers change.
+    """
     if not person_intents:
         return 0
-    current = dict(BookOffer.objects.filter(ebook=ebook).values_list("person_id", "intent"))
-    changed = [(pk, i) for pk, i in person_intents.items() if current.get(pk) != i]
-    BookOffer.objects.bulk_create(
-        [BookOffer(person_id=pk, ebook=ebook, intent=i) for pk, i in changed],
-        batch_size=2000,
-        update_conflicts=True,
-        unique_fields=["person", "ebook"],
-        update_fields=["intent"],
+    table = BookOffer._meta.db_table
+    now = timezone.now()
+    upsert = (
+        f"ON CONFLICT (person_id, ebook_id) DO UPDATE SET intent = excluded.intent "
+        f"WHERE {table}.intent <> excluded.intent"
     )
-    return len(changed)
+    if connection.vendor == "postgresql":
+        with bulk_sql._binary_cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (person_id, ebook_id, intent, offered_at) "  # noqa: S608
+                "SELECT p, %s, i, %s FROM unnest(%b::bigint[], %b::text[]) AS t(p, i) "
+                f"{upsert}",
+                [ebook.pk, now, list(person_intents), list(person_intents.values())],
+            )
+            return cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (person_id, ebook_id, intent, offered_at) "  # noqa: S608
+            f"VALUES (%s, %s, %s, %s) {upsert}",
+            [(pk, ebook.pk, intent, now) for pk, intent in person_intents.items()],
+        )
+        return cursor.rowcount
 
 
 def install_requests_record(*, ebook: EBook, person_ids: Iterable[int]) -> int:

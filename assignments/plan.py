@@ -26,21 +26,32 @@ class BookPlan:
     wanted: list[int] = field(default_factory=list)  # targeted people who hold nothing yet
 
 
-def book_plan(*, ebook: EBook) -> BookPlan:
-    """Who should hold the book and who of them does not yet (held = assigned or pending)."""
+# (group id, excluded group ids) → the active people it targets, in pk order.
+TargetCache = dict[tuple[int, frozenset[int]], list[int]]
+
+
+def book_plan(*, ebook: EBook, targets: TargetCache | None = None) -> BookPlan:
+    """Who should hold the book and who of them does not yet (held = assigned or pending).
+
+    `targets` keeps the people of each group between books planned together (one read per
+    group, not per book); the caller makes a new one whenever memberships may have changed.
+    """
     held = people_holding(ebook=ebook)
     ordered: dict[int, None] = {}
     intents: dict[int, str] = {}
+    targets = {} if targets is None else targets
     for assignment in ebook.group_assignments.order_by("created_at", "pk").prefetch_related(
         "excluded_groups"
     ):
-        people = list(
-            targeted_people(
-                groups=[assignment.group_id], excluded_groups=assignment.excluded_groups.all()
+        excluded = frozenset(g.pk for g in assignment.excluded_groups.all())
+        key = (assignment.group_id, excluded)
+        if key not in targets:
+            targets[key] = list(
+                targeted_people(groups=[assignment.group_id], excluded_groups=excluded)
+                .order_by("pk")
+                .values_list("pk", flat=True)
             )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        people = targets[key]
         if assignment.cap is not None:
             # At most `cap` of the assignment's people hold the book, over all runs: those who
             # hold it already count, so members who join later cannot push past the cap.

@@ -27,18 +27,21 @@ from assignments.selectors import (
     people_covered,
     token_ids_of_ebooks,
 )
-from assignments.signals import licenses_wanted_changed
+from assignments.signals import WANTED_ASSIGNMENT, WANTED_MEMBERSHIP, licenses_wanted_changed
 from ebooks.models import EBook
 
 logger = logging.getLogger(__name__)
 
 
-def licenses_wanted_notify(*, token_ids: Iterable[int]) -> None:
-    """Tell the reconciler, once the transaction commits, which tokens to look at again."""
+def licenses_wanted_notify(*, token_ids: Iterable[int], trigger: str = WANTED_ASSIGNMENT) -> None:
+    """Tell the reconciler, once the transaction commits, which tokens to look at again and
+    why (`assignment` or `membership`, see assignments.signals)."""
     ids = sorted(set(token_ids))
     if ids:
         transaction.on_commit(
-            lambda: licenses_wanted_changed.send(sender=GroupAssignment, token_ids=ids)
+            lambda: licenses_wanted_changed.send(
+                sender=GroupAssignment, token_ids=ids, trigger=trigger
+            )
         )
 
 
@@ -65,7 +68,9 @@ def directory_changed(*, ebook_ids: set[int], person_ids: Collection[int] | None
     """Re-flag kept licenses of the books and tell the reconciler their tokens changed."""
     if ebook_ids:
         licenses_kept_refresh(ebook_ids=ebook_ids, person_ids=person_ids)
-        licenses_wanted_notify(token_ids=token_ids_of_ebooks(ebook_ids=ebook_ids))
+        licenses_wanted_notify(
+            token_ids=token_ids_of_ebooks(ebook_ids=ebook_ids), trigger=WANTED_MEMBERSHIP
+        )
 
 
 # --- the confirmation that licenses will be used for good ------------------------------
@@ -339,7 +344,9 @@ def people_delete(*, people: QuerySet[Person]) -> tuple[int, int]:
     )
     _, per_model = Person.objects.filter(pk__in=set(person_ids) - known).delete()
     License.objects.filter(person_id__in=known, state__in=HELD_STATES).update(kept=True)
-    licenses_wanted_notify(token_ids=token_ids_of_ebooks(ebook_ids=ebook_ids))
+    licenses_wanted_notify(
+        token_ids=token_ids_of_ebooks(ebook_ids=ebook_ids), trigger=WANTED_MEMBERSHIP
+    )
     if deactivated:
         logger.info("%s people with Apple users or licenses deactivated, not deleted", deactivated)
     return per_model.get(Person._meta.label, 0), deactivated

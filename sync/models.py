@@ -155,6 +155,8 @@ class ReconcileRun(Run):
     progress_total = models.PositiveIntegerField(default=0)
     # Books are worked through in pk order over short tasks; the next task starts here.
     book_cursor = models.PositiveBigIntegerField(default=0)
+    # Within the book after book_cursor: the person the next step starts at (0: the first).
+    person_cursor = models.PositiveBigIntegerField(default=0)
     # Another change arrived while this run was working: a new run follows it.
     again = models.BooleanField(default=False)
     # A step holds the run until then (extended by its heartbeats, cleared when it hands over):
@@ -208,6 +210,11 @@ class ReconcileState(models.Model):
     planned_seq = models.PositiveBigIntegerField(default=0)
     # Never the sync engine's cursor: the reconciler reads users since its own versionId.
     users_version_id = models.CharField(max_length=100, blank=True)
+    # A users listing read over several short follow-ups: its sinceVersionId, the versionId of
+    # its first page (the cursor once it ends) and the next page to read (None: no read open).
+    users_read_since = models.CharField(max_length=100, blank=True)
+    users_read_version_id = models.CharField(max_length=100, blank=True)
+    users_read_page = models.PositiveIntegerField(null=True, blank=True)
     follow_up_at = models.DateTimeField(null=True, blank=True)
     # Without notifications, follow-ups look for accepted invitations every few minutes.
     invitations_checked_at = models.DateTimeField(null=True, blank=True)

@@ -1,7 +1,7 @@
-"""Settings for a worker process a test starts against its own simulator.
+"""Settings for a worker process a test starts (`manage.py vpp_sync`, `vpp_reconcile`).
 
-config.settings_test drops the simulator endpoints the Makefile exports for `make run`; a test
-that launches `manage.py` passes its simulator's endpoints under these names instead.
+The test settings, pointed at that test's own simulator: its endpoints come under names of
+their own, so no VPP_* variable in the developer's shell can send the worker elsewhere.
 """
 
 import os

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from apple.client import AppleClient
@@ -29,7 +29,7 @@ from sync.models import (
 )
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_refresh
-from sync.reconcile.runs import reconcile_request, reconcile_run_count
+from sync.reconcile.runs import reconcile_changed_mark, reconcile_request, reconcile_run_count
 from tokens.clients import client_for_token, client_user_id_prefix
 from tokens.models import VppToken
 from tokens.services import token_apple_error_record
@@ -40,6 +40,8 @@ INVITATION_POLL = timedelta(minutes=5)  # without notifications: how often to lo
 FOLLOW_UP_BUDGET = 2.0  # seconds a follow-up task works before handing over
 MAX_BACKOFF = 120.0
 GIVE_UP_AFTER = timedelta(hours=24)
+# How long licensing waits for the rest of a run's registrations (then it goes on without them).
+REGISTRATION_WAIT = timedelta(minutes=5)
 NOT_ENOUGH_LICENSES = 9709
 UNKNOWN_USER = 9609
 USER_EXISTS = 9716
@@ -54,6 +56,7 @@ class FollowUp:
     next_due: datetime | None = None
     licensed: int = 0
     rerun: bool = False
+    more: bool = False  # the budget ran out with work left: the next follow-up is due now
     ebooks: set[int] = field(default_factory=set)
 
 
@@ -83,9 +86,12 @@ def events_follow_up(
         client = client or client_for_token(token)
         try:
             if due.filter(kind=Kind.USERS).exists():
-                _users_follow_up(token, client, due.filter(kind=Kind.USERS), now, result)
+                _users_follow_up(
+                    token, client, due.filter(kind=Kind.USERS), now, result, clock, deadline
+                )
             for event in due.filter(kind=Kind.LICENSES)[:500]:
                 if clock() > deadline:
+                    result.more = True
                     break
                 _licenses_event_check(token, client, event, now, result)
             if result.ebooks:
@@ -98,18 +104,47 @@ def events_follow_up(
             logger.warning(
                 "Follow-up of token %s: Apple answered %s; trying later", token.pk, error
             )
-    next_invitation_check = _invitations_follow_up(token, client, now, result)
-    if result.rerun:
-        # A FOLLOW_UP run always plans; no change mark needed.
+    next_invitation_check = _invitations_follow_up(token, client, now, result, clock, deadline)
+    if _registrations_under_way(token, now):
+        if result.rerun:
+            # Others registered in the same run are still on their way: one run licenses them
+            # all in full requests once they are, not one run per registration batch. Counted
+            # as a change, so the run is owed even if the rest never comes.
+            reconcile_changed_mark(token_ids=[token.pk], at=now)
+            result.rerun = False
+    elif result.rerun or _plan_owed(token):
+        # A FOLLOW_UP run always plans.
         reconcile_request(token=token, trigger=ReconcileRun.Trigger.FOLLOW_UP)
     pending = AppleEvent.objects.filter(token=token, state=AppleEvent.State.PENDING)
     result.pending = pending.count()
     result.next_due = pending.aggregate(due=Min("next_check_at"))["due"]
     if next_invitation_check is not None:
         result.next_due = min(filter(None, (result.next_due, next_invitation_check)))
+    if result.more:
+        result.next_due = now
     if schedule and result.next_due is not None:
         follow_up_schedule(token_id=token.pk, at=result.next_due, now=now)
     return result
+
+
+def _registrations_under_way(token: VppToken, now: datetime) -> bool:
+    """Apple still registers users a recent run asked for (their event is young and pending)."""
+    return AppleEvent.objects.filter(
+        token=token,
+        kind=Kind.USERS,
+        state=AppleEvent.State.PENDING,
+        created_at__gte=now - REGISTRATION_WAIT,
+    ).exists()
+
+
+def _plan_owed(token: VppToken) -> bool:
+    """A change no plan has covered yet, and no run queued or running to cover it."""
+    return (
+        ReconcileState.objects.filter(token=token, change_seq__gt=F("planned_seq")).exists()
+        and not ReconcileRun.objects.filter(
+            token=token, state__in=(ReconcileRun.State.QUEUED, ReconcileRun.State.RUNNING)
+        ).exists()
+    )
 
 
 def follow_up_schedule(*, token_id: int, at: datetime, now: datetime | None = None) -> bool:
@@ -151,7 +186,9 @@ def _not_done(event: AppleEvent, now: datetime, result: FollowUp) -> None:
 # --- users ------------------------------------------------------------------------------
 
 
-def _invitations_follow_up(token, client, now, result: FollowUp) -> datetime | None:
+def _invitations_follow_up(
+    token, client, now, result: FollowUp, clock, deadline
+) -> datetime | None:
     """People waiting for their invitation: without working notifications, look every few
     minutes whether they joined (one incremental users read); None when nobody waits."""
     waiting = AppleUser.objects.filter(
@@ -163,62 +200,108 @@ def _invitations_follow_up(token, client, now, result: FollowUp) -> datetime | N
     if verified or not waiting.exists():
         return None
     state, _ = ReconcileState.objects.get_or_create(token=token)
+    reading = state.users_read_page is not None  # a read a previous follow-up began
     due = (state.invitations_checked_at or now - INVITATION_POLL) + INVITATION_POLL
-    if due > now:
+    if due > now and not reading:
         return due
-    ReconcileState.objects.filter(pk=state.pk).update(invitations_checked_at=now)
-    waiting_ids = set(waiting.values_list("pk", flat=True)[:100_000])
+    if not reading:
+        ReconcileState.objects.filter(pk=state.pk).update(invitations_checked_at=now)
     try:
-        _users_read(token, client or client_for_token(token), now)
+        done = _users_read(token, client or client_for_token(token), now, clock, deadline)
     except AppleError as error:
         logger.warning("Invitation check of token %s: %s", token.pk, error)
         return now + INVITATION_POLL
-    joined = AppleUser.objects.filter(pk__in=waiting_ids, status=AppleUser.Status.ASSOCIATED)
-    if joined.exists():
+    if not done:
+        result.more = True
+        return now
+    # Joined since they were invited: seen associated by this read (or an earlier one).
+    if AppleUser.objects.filter(
+        token=token,
+        status=AppleUser.Status.ASSOCIATED,
+        licenses__state=License.State.WAITING_INVITATION,
+    ).exists():
         result.rerun = True
     return now + INVITATION_POLL
 
 
-def _users_read(token, client, now) -> None:
-    """Apple's user changes since the reconciler's own cursor (never the sync's), stored."""
+def _users_read(token, client, now, clock, deadline) -> bool:
+    """Apple's user changes since the reconciler's own cursor (never the sync's), stored.
+
+    A long listing is read over several tasks: when the budget runs out the next page and the
+    first page's versionId are kept, and the next call resumes there (pages read twice after
+    a lost worker are stored again unchanged). True when the listing is complete.
+    """
     state, _ = ReconcileState.objects.get_or_create(token=token)
-    since = state.users_version_id
-    if not since:
+    start = state.users_read_page or 0
+    if state.users_read_page is not None:
+        since, version = state.users_read_since, state.users_read_version_id
+    else:
         # Start from where the sync got to (read, never moved); else the first full listing.
-        since = (
+        since = state.users_version_id or (
             SyncCursor.objects.filter(token=token)
             .values_list("users_version_id", flat=True)
             .first()
             or ""
         )
+        version = ""
     paged = client.users(since_version_id=since or None, parallel=5)
     prefix = client_user_id_prefix()
-    for page in paged.pages():
+    for page in paged.pages(start=start):
         apple_users_upsert(token=token, users=page, prefix=prefix, seen_at=now)
-    if paged.version_id:
-        ReconcileState.objects.filter(pk=state.pk).update(users_version_id=paged.version_id)
+        version = version or paged.version_id or ""
+        if paged.next_index is None:
+            break
+        if clock() > deadline:
+            ReconcileState.objects.filter(pk=state.pk).update(
+                users_read_since=since,
+                users_read_version_id=version,
+                users_read_page=paged.next_index,
+            )
+            return False
+    ReconcileState.objects.filter(pk=state.pk).update(
+        users_version_id=version or state.users_version_id,
+        users_read_since="",
+        users_read_version_id="",
+        users_read_page=None,
+    )
+    return True
 
 
-def _users_follow_up(token, client, events, now, result: FollowUp) -> None:
-    """One read of users changed since the reconciler's own cursor settles all user events."""
-    _users_read(token, client, now)
+def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadline) -> None:
+    """One read of users changed since the reconciler's own cursor settles all user events;
+    a long read goes on in the next follow-up, due at once."""
+    if not _users_read(token, client, now, clock, deadline):
+        result.more = True
+        return
+    events = list(events)
+    # One read for all the events: which still have users Apple has not listed.
+    waiting: set[str] = set()
+    for start in range(0, len(events), 5000):
+        waiting.update(
+            AppleUser.objects.filter(
+                token=token,
+                status=AppleUser.Status.PENDING,
+                event_id__in=[e.event_id for e in events[start : start + 5000]],
+            )
+            .values_list("event_id", flat=True)
+            .distinct()
+        )
+    done = []
     for event in events:
         result.checked += 1
-        waiting = AppleUser.objects.filter(
-            token=token, event_id=event.event_id, status=AppleUser.Status.PENDING
-        )
-        if waiting.exists() and event.attempts >= 2:
+        if event.event_id in waiting and event.attempts >= 2:
             # Not listed after a few looks: the event's status says why, or that Apple works on.
             status = client.event_status(event.event_id)
             if status.is_done:
                 # Listed users came in with the read above; the rest failed or exist already.
                 _users_failures(token, status)
-                _users_event_done(event, now, result)
+                done.append(event.pk)
                 continue
-        if waiting.exists():
+        if event.event_id in waiting:
             _not_done(event, now, result)
             continue
-        _users_event_done(event, now, result)
+        done.append(event.pk)
+    _users_events_done(done, now, result)
 
 
 def _users_failures(token, status: EventStatus) -> None:
@@ -230,11 +313,14 @@ def _users_failures(token, status: EventStatus) -> None:
         )
 
 
-def _users_event_done(event: AppleEvent, now, result: FollowUp) -> None:
-    if AppleEvent.objects.filter(pk=event.pk, state=AppleEvent.State.PENDING).update(
-        state=AppleEvent.State.DONE, finished_at=now
-    ):
-        result.finished += 1
+def _users_events_done(event_ids: list[int], now, result: FollowUp) -> None:
+    finished = 0
+    for start in range(0, len(event_ids), 5000):
+        finished += AppleEvent.objects.filter(
+            pk__in=event_ids[start : start + 5000], state=AppleEvent.State.PENDING
+        ).update(state=AppleEvent.State.DONE, finished_at=now)
+    if finished:
+        result.finished += finished
         result.rerun = True  # the people registered can now be licensed or invited
 
 

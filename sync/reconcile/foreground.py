@@ -80,7 +80,7 @@ class Foreground:
             started = time.perf_counter()
             result = events_follow_up(token=token, now=self.now, schedule=False)
             self.task_seconds.append(time.perf_counter() - started)
-            if self.driven and not result.finished and not self.run_ids:
+            if self.driven and not (result.finished or result.more or self.run_ids):
                 # Apple is still at work: a driven clock does not make it finish sooner.
                 self.sleep(min(0.05 * 2 ** min(self.idle, 6), 2.0))
                 self.idle += 1

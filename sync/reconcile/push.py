@@ -24,14 +24,25 @@ from assignments import license_records as records
 from assignments.invitations import InvitationError, invitations_send
 from assignments.license_records import UserRow
 from assignments.models import AppleUser, GroupAssignment, License
-from assignments.plan import book_plan, books_to_plan, licenses_stranded
+from assignments.plan import (
+    BookPlan,
+    TargetCache,
+    book_plan,
+    books_to_plan,
+    licenses_stranded,
+)
 from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
 from sync.reconcile import queue
 from sync.reconcile.counts import ebooks_counts_apply
 from sync.reconcile.follow import INVITATION_POLL, book_events_settle, follow_up_schedule
+from sync.reconcile.grants import HELD_PREFIX, Grants, held_by_other_runs_drop
 from sync.reconcile.notifications import notifications_register
-from sync.reconcile.runs import reconcile_run_beat, reconcile_run_finish
+from sync.reconcile.runs import (
+    reconcile_changed_mark,
+    reconcile_run_beat,
+    reconcile_run_finish,
+)
 from tokens.clients import client_for_token, client_user_id_prefix
 from tokens.models import VppToken
 from tokens.services import token_apple_error_record
@@ -111,7 +122,6 @@ class Push:
         self.client = client
         self.clock = clock
         self.deadline = clock() + budget
-        self.hard_deadline = self.deadline + budget  # to fill a request, at most this late
         self.prefix = client_user_id_prefix()
         self.now = timezone.now()
         self.counts: dict[str, int] = {}
@@ -119,8 +129,14 @@ class Push:
         self.assets: dict[tuple[str, str], Asset] | None = None
         self.events_sent = 0
         # Books going to exactly the same people share requests (maxAssets books each).
-        self.grants: dict[tuple[str, ...], tuple[list[EBook], list[UserRow]]] = {}
-        self.granted_people = 0
+        self.grants = Grants(token=self.token, run_id=run.pk)
+        self.pieces_sent = 0
+        self.last_book = False
+        # Read once per step: the people of each group, the books with stranded licenses and
+        # the Apple users already associated (nothing in a step changes those).
+        self.targets: TargetCache = {}
+        self.stranded_books: set[int] | None = None
+        self.associated: dict[int, UserRow] = {}
         self._start_requests = client.request_count
 
     def requests_made(self) -> int:
@@ -133,7 +149,7 @@ class Push:
     # --- the step -----------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Work through books from the run's cursor; True when books remain for another step."""
+        """Work through books from the run's cursor; True when work remains for another step."""
         run = self.run
         if run.book_cursor == 0 and run.phase == ReconcileRun.Phase.WAITING:
             notifications_register(token=self.token, client=self.client, now=self.now)
@@ -152,11 +168,15 @@ class Push:
             )
             run.progress_total = total
             reconcile_run_beat(run=run, phase=ReconcileRun.Phase.BOOKS, progress_total=total)
+        else:
+            self.grants.load()  # what the previous step gathered and held
+        max_assets = self.client.service_config().limits.max_assets or 1
         for ebook in books_to_plan(token=self.token, after_pk=run.book_cursor):
+            self.last_book = not self._more_books(after_pk=ebook.pk)
             try:
                 self._book(ebook)
             except Handover:
-                self._grants_send()
+                self._hand_over(after_pk=ebook.pk)
                 self._save_progress()
                 return True
             except (AuthError, ClaimedElsewhereError) as error:
@@ -166,46 +186,67 @@ class Push:
                 self.book_errors.append(f"“{ebook}”: {plain_message(error)}")
                 self._add(books_failed=1)
                 logger.warning("Reconcile of book %s failed: %s", ebook.pk, error)
-            run.book_cursor = ebook.pk
+            run.book_cursor, run.person_cursor = ebook.pk, 0
             run.progress_done += 1
-            late = self.clock() > self.deadline
             # Books wait for others going to the same people until a request is full
-            # (maxAssets books), so the step sends the fewest requests Apple's limits allow.
-            full = self._grants_aligned() or self.clock() > self.hard_deadline
-            if full and (late or self.granted_people >= PEOPLE_PER_SLICE):
+            # (maxAssets books), so the plan sends the fewest requests Apple's limits allow.
+            if self.grants.aligned(max_assets) and self.grants.people >= PEOPLE_PER_SLICE:
                 self._grants_send()
+            if self.clock() > self.deadline:
+                self._hand_over(after_pk=ebook.pk)
+                return self._save_progress()
             if not self._save_progress():
                 return False
-            if late and not self.grants:
-                return True
-        self._grants_send()
-        return False
+        # The plan is complete: what is gathered goes now, as far as the step's time allows.
+        more = self._grants_send(budgeted=True)
+        return more and self._save_progress()
 
-    def _grants_aligned(self) -> bool:
-        if not self.grants:
-            return True
-        size = self.client.service_config().limits.max_assets or 1
-        return all(len(ebooks) % size == 0 for ebooks, _ in self.grants.values())
+    def _more_books(self, *, after_pk: int) -> bool:
+        return EBook.objects.filter(
+            token=self.token, gone_at__isnull=True, pk__gt=after_pk, group_assignments__isnull=False
+        ).exists()
 
-    def _grants_send(self) -> None:
-        """Ask Apple for the licenses gathered so far, books with the same people together."""
-        grants, self.grants, self.granted_people = self.grants, {}, 0
-        for ebooks, users in grants.values():
-            try:
-                self._associate(ebooks, users)
-            except (AuthError, ClaimedElsewhereError) as error:
-                token_apple_error_record(token=self.token, error=error)
-                raise TokenStop(plain_message(error)) from None
-            except AppleError as error:
-                names = ", ".join(f"“{e}”" for e in ebooks)
-                self.book_errors.append(f"{names}: {plain_message(error)}")
-                self._add(books_failed=len(ebooks))
+    def _hand_over(self, *, after_pk: int) -> None:
+        """The step's time is up. Requests not full yet wait for the next step, which may add
+        books to them; when no book is left to plan after this one, nothing can join them."""
+        if self._more_books(after_pk=after_pk):
+            self.grants.hold()
+        else:
+            self._grants_send()
+
+    def _grants_send(self, *, budgeted: bool = False) -> bool:
+        """Ask Apple for the licenses gathered, books with the same people together; True when
+        the step's time ran out (`budgeted`) and the rest is held for the next step."""
+        held = False
+        # One request's people at a time: the step's time is checked between requests.
+        size = self.client.service_config().limits.max_client_user_ids or PEOPLE_PER_SLICE
+        for grant in self.grants.take():
+            for start in range(0, len(grant.users), size):
+                if budgeted and self.pieces_sent and self.clock() > self.deadline:
+                    self.grants.hold_rest(grant, grant.users[start:])
+                    held = True
+                    break
+                users = grant.users[start : start + size]
+                self.grants.release(grant, users)
+                self.pieces_sent += 1
+                try:
+                    self._associate(grant.ebooks, users)
+                except (AuthError, ClaimedElsewhereError) as error:
+                    token_apple_error_record(token=self.token, error=error)
+                    raise TokenStop(plain_message(error)) from None
+                except AppleError as error:
+                    names = ", ".join(f"“{e}”" for e in grant.ebooks)
+                    self.book_errors.append(f"{names}: {plain_message(error)}")
+                    self._add(books_failed=len(grant.ebooks))
+                    break
+        return held
 
     def _save_progress(self) -> bool:
         from django.db.models import F
 
         values = {
             "book_cursor": self.run.book_cursor,
+            "person_cursor": self.run.person_cursor,
             "progress_done": self.run.progress_done,
             **{name: F(name) + value for name, value in self.counts.items()},
         }
@@ -219,7 +260,9 @@ class Push:
         changed = state.planned_at is None or state.change_seq > state.planned_seq
         if self.run.trigger in (ReconcileRun.Trigger.MANUAL, ReconcileRun.Trigger.FOLLOW_UP):
             changed = True  # asked for, or Apple finished registering people / refused some
-        if changed or licenses_stranded(token=self.token):
+        # Licenses a dead run held were never requested: dropped, and planned again.
+        dropped = held_by_other_runs_drop(token=self.token, run_id=self.run.pk)
+        if changed or dropped or licenses_stranded(token=self.token):
             return state.change_seq
         return None
 
@@ -242,12 +285,18 @@ class Push:
 
     def _book(self, ebook: EBook) -> None:
         self._stranded_resolve(ebook)
-        plan = book_plan(ebook=ebook)
-        self._add(people_targeted=len(plan.targeted))
-        for start in range(0, len(plan.wanted), PEOPLE_PER_SLICE):
+        plan = book_plan(ebook=ebook, targets=self.targets)
+        wanted = self._not_done_yet(plan)
+        for start in range(0, len(wanted), PEOPLE_PER_SLICE):
             if start and self.clock() > self.deadline:
+                self.run.person_cursor = wanted[start]
                 raise Handover
-            self._give(ebook, plan.wanted[start : start + PEOPLE_PER_SLICE])
+            self._give(ebook, wanted[start : start + PEOPLE_PER_SLICE])
+            if self.last_book:
+                # No book after this one can join these people's requests: send them now,
+                # not all together when the step's time is up.
+                self._grants_send()
+        self.run.person_cursor = 0
         records.offers_record(ebook=ebook, person_intents=plan.intents)
         required = [pk for pk, i in plan.intents.items() if i == GroupAssignment.Intent.REQUIRED]
         licensed = [
@@ -262,8 +311,24 @@ class Push:
         records.install_requests_record(ebook=ebook, person_ids=licensed)
         # Kept flags change with assignments and memberships: their services set them.
 
+    def _not_done_yet(self, plan: BookPlan) -> list[int]:
+        """The wanted people an earlier step of this run has not reached (it handed over in the
+        middle of this book at person_cursor): a book of 100,000 people is not gone through
+        again from its start by every step."""
+        try:
+            position = plan.targeted.index(self.run.person_cursor)
+        except ValueError:  # no cursor, or that person is no longer targeted: from the start
+            self._add(people_targeted=len(plan.targeted))
+            return plan.wanted
+        rest = set(plan.targeted[position:])
+        return [pk for pk in plan.wanted if pk in rest]
+
     def _stranded_resolve(self, ebook: EBook) -> None:
         """Pending licenses with no event id (a worker died before storing it): ask Apple."""
+        if self.stranded_books is None:
+            self.stranded_books = {book for book, _ in licenses_stranded(token=self.token)}
+        if ebook.pk not in self.stranded_books:
+            return
         stranded = [pk for _, pk in licenses_stranded(token=self.token, ebook_id=ebook.pk)]
         if not stranded:
             return
@@ -295,9 +360,7 @@ class Push:
 
     def _give(self, ebook: EBook, person_ids: list[int]) -> None:
         """Register, invite and license one slice of the people who lack the book."""
-        users = records.apple_users_prepare(
-            token=self.token, person_ids=person_ids, prefix=self.prefix
-        )
+        users = self._users(person_ids)
         rows = [users[pk] for pk in person_ids if pk in users]
         self._register([u for u in rows if u.status == AppleUser.Status.PENDING and not u.event_id])
         self._add(invitations_sent=invitations_send(users=rows, client=self.client))
@@ -344,6 +407,25 @@ class Push:
             self._license(ebook, joined)
 
     # --- Apple users --------------------------------------------------------------------
+
+    def _users(self, person_ids: list[int]) -> dict[int, UserRow]:
+        """The people's live Apple users (made as needed); associated ones are remembered for
+        the step's other books, the others read again (the step registers and invites them)."""
+        missing = [pk for pk in person_ids if pk not in self.associated]
+        users = (
+            records.apple_users_prepare(token=self.token, person_ids=missing, prefix=self.prefix)
+            if missing
+            else {}
+        )
+        for pk, user in users.items():
+            if user.status == AppleUser.Status.ASSOCIATED:
+                self.associated[pk] = user
+        found = {}
+        for pk in person_ids:
+            user = users.get(pk) or self.associated.get(pk)
+            if user is not None:
+                found[pk] = user
+        return found
 
     def _register(self, users: list[UserRow]) -> None:
         """Ask Apple to create the users; their event is followed up, nobody waits here."""
@@ -428,6 +510,12 @@ class Push:
         granted, short = (
             (joined, []) if available is None else (joined[:available], joined[available:])
         )
+        if short and self._in_flight(ebook):
+            # Apple's count may already include licenses whose outcome is not known yet: these
+            # people are not short for sure. A change is counted: the follow-up that learns
+            # those outcomes queues the run that licenses them (or finds them short).
+            reconcile_changed_mark(token_ids=[self.token.pk])
+            short = []
         records.licenses_set_state(
             token=self.token,
             ebook=ebook,
@@ -445,20 +533,28 @@ class Push:
         records.licenses_set_state(
             token=self.token, ebook=ebook, users=granted, state=State.PENDING, at=self.now
         )
-        key = tuple(u.client_user_id for u in granted)
-        if key not in self.grants:
-            self.grants[key] = ([], granted)
-            self.granted_people += len(granted)
-        self.grants[key][0].append(ebook)
+        self.grants.add(ebook, granted)
 
     def _settle(self, ebook: EBook) -> bool:
-        in_flight = [e for ebooks, _ in self.grants.values() for e in ebooks if e.pk == ebook.pk]
-        if in_flight:
+        if self.grants.has(ebook.pk):
             self._grants_send()  # what this step gathered must have its event ids first
         return bool(
             book_events_settle(
-                token=self.token, client=self.client, ebook_id=ebook.pk, clock=self.clock
+                token=self.token,
+                client=self.client,
+                ebook_id=ebook.pk,
+                clock=self.clock,
+                budget=TASK_BUDGET,
             )
+        )
+
+    def _in_flight(self, ebook: EBook) -> bool:
+        """Licenses of the book Apple was asked for whose outcome is not known yet."""
+        return (
+            License.objects.filter(ebook=ebook, state=State.PENDING)
+            .exclude(event_id="")
+            .exclude(event_id__startswith=HELD_PREFIX)
+            .exists()
         )
 
     def _associate(self, ebooks: list[EBook], users: list[UserRow]) -> None:

@@ -314,3 +314,41 @@ def test_admin_resends_an_invitation(reconciler, apple, synced, portal_admin_cli
     assert "1 invitation(s) sent" in response.content.decode()
     assert len(mail.outbox) == 2
     assert mail.outbox[1].to == ["kim@springfield.example"]
+
+
+def test_membership_changes_queue_the_reconciler_as_membership_changes(
+    apple, synced, monkeypatch, django_capture_on_commit_callbacks
+):
+    from assignments.directory_import import directory_import
+    from assignments.services import group_members_change, memberships_delete
+
+    queued = []
+    monkeypatch.setattr("sync.tasks.reconcile_token.delay", lambda *args: queued.append(args))
+    book = _book(synced)
+    group = _assign(book, [PersonFactory(managed=True)])
+    queued.clear()
+    newcomer, leaver = PersonFactory(managed=True), PersonFactory(managed=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        group_members_change(group=group, add_person_ids=[newcomer.pk, leaver.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        group_members_change(group=group, remove_person_ids=[newcomer.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        memberships_delete(memberships=group.memberships.filter(person=leaver))
+    members = b"".join(f"{group.name},{p.email}\n".encode() for p in group.members.all())
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = directory_import(
+            people=b"email\nnew1@school.example\n",
+            groups=b"group_name,member_email\n"
+            + members
+            + f"{group.name},new1@school.example\n".encode(),
+            confirmed_licenses=1,
+        )
+    assert outcome.ok
+    assert queued == [(synced.pk, Trigger.MEMBERSHIP)] * 4
+
+    # The task records the trigger on the run it queues.
+    from sync.tasks import reconcile_token
+
+    monkeypatch.setattr("sync.reconcile.queue.run_enqueue", lambda **kwargs: None)
+    run_id = reconcile_token.run(*queued[0])
+    assert ReconcileRun.objects.get(pk=run_id).trigger == Trigger.MEMBERSHIP

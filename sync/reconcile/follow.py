@@ -378,12 +378,12 @@ def licenses_event_apply(
         .filter(apple_user__client_user_id__in={cuid for _, cuid in failed})
         .count()
     )
-    assigned = records.licenses_event_outcome(
+    assigned, assigned_rows = records.licenses_event_outcome(
         token=token, event_id=event.event_id, failed=failed, at=now
     )
     result.licensed += assigned
     if assigned:
-        records.install_requests_for_event(token=token, event_id=event.event_id)
+        records.install_requests_for_licenses(rows=assigned_rows)
     result.ebooks.update(keys.values())
     reconcile_run_count(
         run_id=event.run_id, licenses_assigned=assigned, licenses_failed=failed_count

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (
     SCALE,
+    CpuMeter,
     bench_database,
     django_setup,
     drop_database,
@@ -55,7 +56,9 @@ def _people(prefix: str, count: int):
     return group
 
 
-def _case(name: str, token, books, members: int, url: str, content: str) -> dict:
+def _case(
+    name: str, token, books, members: int, url: str, content: str, *, pg_name, simulator_pid
+) -> dict:
     import requests
     from django.db import connection
 
@@ -86,8 +89,9 @@ def _case(name: str, token, books, members: int, url: str, content: str) -> dict
     ) * math.ceil(members / limits.max_client_user_ids)
     first = ReconcileRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     foreground = Foreground(driven=True)
+    meter = CpuMeter(database=pg_name, helper_pid=simulator_pid)
     cpu0, t0 = time.process_time(), time.perf_counter()
-    with foreground.installed():
+    with meter, foreground.installed():
         reconcile_request(token=token, trigger=ReconcileRun.Trigger.ASSIGNMENT)
         foreground.settle(token)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -103,7 +107,7 @@ def _case(name: str, token, books, members: int, url: str, content: str) -> dict
         f"wall, {cpu:.1f} CPU s (this process), {writes} write requests (minimum {minimum} at "
         f"maxUsers={limits.max_users}, maxAssets={limits.max_assets}, "
         f"maxClientUserIds={limits.max_client_user_ids}), {len(foreground.task_seconds)} tasks, "
-        f"longest {longest:.2f} s, peak RSS {peak_rss_mb():.0f} MB",
+        f"longest {longest:.2f} s, peak RSS {peak_rss_mb():.0f} MB; {meter.summary()}",
         flush=True,
     )
     return {"wall": wall, "cpu": cpu, "requests": writes, "min": minimum, "longest": longest}
@@ -155,8 +159,9 @@ def main() -> None:
             run = sync_request(token=token, trigger=SyncRun.Trigger.COMMAND, enqueue=False).run
             sync_run_execute(run_id=run.pk)
             books = list(EBook.objects.filter(token=token, unlimited=False).order_by("pk"))
-            one = _case("one book", token, books[:1], big, url, content)
-            fifty = _case("fifty books", token, books[1 : 1 + many], small, url, content)
+            where = {"pg_name": pg_name, "simulator_pid": simulator.pid}
+            one = _case("one book", token, books[:1], big, url, content, **where)
+            fifty = _case("fifty books", token, books[1 : 1 + many], small, url, content, **where)
             idle = _no_op(token)
             print(f"reconcile with nothing to do: {idle:.3f} s", flush=True)
     finally:

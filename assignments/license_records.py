@@ -88,7 +88,8 @@ def _live_users_pg(token: VppToken, person_ids: Sequence[int]) -> dict[int, User
             "SELECT u.id, u.person_id, u.token_id, u.client_user_id, u.status, u.email, "  # noqa: S608
             "u.invite_code, u.invitation_sent_at, coalesce(p.managed_apple_id, ''), u.event_id, "
             f"u.invitation_mail FROM {users} AS u JOIN {people} AS p ON p.id = u.person_id "
-            f"WHERE u.token_id = %s AND u.person_id = ANY(%b::bigint[]) AND u.status <> '{Status.RETIRED}'",
+            "WHERE u.token_id = %s AND u.person_id = ANY(%b::bigint[]) "
+            f"AND u.status <> '{Status.RETIRED}'",  # a literal: the partial unique index matches
             [token.pk, list(person_ids)],
         )
         found: dict[int, UserRow] = {}

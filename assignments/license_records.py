@@ -338,15 +338,28 @@ def install_requests_for_licenses(*, rows: Iterable[tuple[int, int]]) -> int:
         by_book.setdefault(ebook_id, []).append(person_id)
     made = 0
     for ebook_id, people in by_book.items():
-        required = [
-            person_id
-            for part in _chunks(people)
-            for person_id in BookOffer.objects.filter(
-                ebook_id=ebook_id, intent="required", person_id__in=part
-            ).values_list("person_id", flat=True)
-        ]
+        required = _required_of(ebook_id, people)
         made += install_requests_record(ebook=EBook(pk=ebook_id), person_ids=required)
     return made
+
+
+def _required_of(ebook_id: int, person_ids: Sequence[int]) -> list[int]:
+    """The people for whom the book is Required."""
+    if connection.vendor == "postgresql":  # one binary array, not thousands of literals
+        with bulk_sql._binary_cursor() as cursor:
+            cursor.execute(
+                f"SELECT person_id FROM {BookOffer._meta.db_table} WHERE ebook_id = %s "  # noqa: S608
+                "AND intent = 'required' AND person_id = ANY(%b::bigint[])",
+                [ebook_id, list(person_ids)],
+            )
+            return [person_id for (person_id,) in cursor.fetchall()]
+    return [
+        person_id
+        for part in _chunks(person_ids)
+        for person_id in BookOffer.objects.filter(
+            ebook_id=ebook_id, intent="required", person_id__in=part
+        ).values_list("person_id", flat=True)
+    ]
 
 
 def install_requests_for_event(*, token: VppToken, event_id: str) -> int:

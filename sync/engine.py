@@ -326,10 +326,13 @@ class SyncEngine:
         # Bounds the batches held in memory: one being written, WRITE_AHEAD ready.
         work: queue.Queue = queue.Queue(maxsize=WRITE_AHEAD)
         failures: list[BaseException] = []
+        # Where each side's time goes: the side that waits on the other is not the bottleneck.
+        stats = _PipelineStats()
 
         def writer() -> None:
+            started = time.thread_time()
             try:
-                while (item := work.get()) is not _DONE:
+                while (item := stats.timed("writer_idle", work.get)) is not _DONE:
                     if not failures:  # after a failure, drain so the reader never blocks
                         try:
                             write(*item)
@@ -337,20 +340,24 @@ class SyncEngine:
                             failures.append(error)
             finally:
                 connection.close()  # this thread's own connection
+                stats.writer_cpu = time.thread_time() - started
 
         thread = threading.Thread(target=writer, name="sync-writer", daemon=True)
         thread.start()
+        reader_started = time.thread_time()
         try:
             for batch in batches:
                 if failures:
                     break
                 prepared = prepare(batch)
                 batch.rows = []  # prepared stands for them: what the queue holds stays small
-                work.put((batch, prepared))
+                stats.timed("reader_blocked", work.put, (batch, prepared))
         finally:
             _close(batches)  # stops reading ahead when leaving early
             work.put(_DONE)
             thread.join()
+        stats.reader_cpu = time.thread_time() - reader_started
+        logger.info("Token %s: %s %s", self.token.pk, self._phase_name, stats)
         if failures:
             raise failures[0]
 
@@ -427,6 +434,29 @@ class SyncEngine:
             with self._progress_lock:  # writer threads report one at a time
                 self.run.refresh_from_db()
                 self.on_progress(self.run)
+
+
+@dataclass
+class _PipelineStats:
+    """Seconds of a reader/writer pipeline: CPU of each thread, and each side's wait."""
+
+    reader_cpu: float = 0.0
+    reader_blocked: float = 0.0  # on a full queue: the writer is the bottleneck
+    writer_cpu: float = 0.0
+    writer_idle: float = 0.0  # on an empty queue: reading (Apple, preparing) is
+
+    def timed(self, name: str, call: Callable, *args):
+        started = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            setattr(self, name, getattr(self, name) + time.monotonic() - started)
+
+    def __str__(self) -> str:
+        return (
+            f"reader CPU {self.reader_cpu:.2f} s, waited {self.reader_blocked:.2f} s; "
+            f"writer CPU {self.writer_cpu:.2f} s, idle {self.writer_idle:.2f} s"
+        )
 
 
 def _fast_commit() -> None:

@@ -3,8 +3,10 @@
 Pages are gathered into batches of about 10,000 rows (or half a second's worth), each written
 in one transaction together with the run's progress and counters, so a run killed at any point
 loses at most the batches in hand; every write is an upsert, so the next run converges to the
-same state. The client reads ahead up to Apple's limit of five pages in parallel while one
-writer thread, with its own connection, writes the previous batch.
+same state. The client reads ahead up to Apple's limit of five pages in parallel; this thread
+prepares each batch in Python (filtering, id mapping, encryption, the COPY data) while one
+writer thread, with its own connection, streams the previous one and waits on the database.
+(Measured: a deeper queue did not help, and a second writer connection did not clearly either.)
 
 The two big mirror tables (Apple users, licenses) carry no row-level foreign keys (see their
 models): at a million rows the per-row checks cost more than the rest of the write. A run

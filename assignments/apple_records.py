@@ -14,7 +14,9 @@ from apple.types import Assignment, User
 from assignments.bulk_sql import (
     apple_user_ids_resolve,
     apple_users_upsert_rows,
+    copy_binary_text_rows,
     licenses_assigned_upsert,
+    licenses_copy_payload,
 )
 from assignments.models import AppleUser
 from tokens.crypto import encrypter
@@ -52,6 +54,30 @@ def apple_users_upsert(
     fresh: the token had no Apple users when the run began (see apple_users_upsert_rows);
     counts.fresh_conflict says the plain inserts met an existing row.
     """
+    return apple_users_write(
+        token=token,
+        prepared=apple_users_prepare(users, prefix=prefix),
+        seen_at=seen_at,
+        fresh=fresh,
+    )
+
+
+@dataclass
+class PreparedUsers:
+    """A batch of Apple users made ready to write without touching the database."""
+
+    counts: PageCounts
+    rows: list[tuple[str, str, str, str, str]]  # apple_users_upsert_rows's rows
+    copy_payload: bytes | None  # the same rows as binary COPY data (PostgreSQL)
+
+
+def apple_users_prepare(
+    users: Iterable[User], *, prefix: str, copy_payload: bool = False
+) -> PreparedUsers:
+    """The pure-Python half of apple_users_upsert: filter, rank, encrypt (and encode).
+
+    The sync runs it on its reading thread, so it overlaps the writer's wait on the database.
+    """
     counts = PageCounts()
     encrypt = encrypter()  # raw SQL writes: encrypted here, as the model field does
     ours: dict[str, tuple[str, str, str, str, str]] = {}
@@ -72,8 +98,22 @@ def apple_users_upsert(
             encrypt(invite) if invite else "",
             (user.id_hash or "")[:200],
         )
+    rows = list(ours.values())
+    payload = copy_binary_text_rows(rows) if copy_payload else None
+    return PreparedUsers(counts, rows, payload)
+
+
+def apple_users_write(
+    *, token: VppToken, prepared: PreparedUsers, seen_at: datetime, fresh: bool = False
+) -> PageCounts:
+    """The database half of apple_users_upsert."""
+    counts = prepared.counts
     counts.fresh_conflict = apple_users_upsert_rows(
-        token_id=token.pk, rows=list(ours.values()), seen_at=seen_at, fresh=fresh
+        token_id=token.pk,
+        rows=prepared.rows,
+        seen_at=seen_at,
+        fresh=fresh,
+        copy_payload=prepared.copy_payload,
     )
     return counts
 
@@ -105,10 +145,41 @@ def licenses_upsert_from_apple(
     fresh: the token had no licenses when the run began, so plain inserts are tried first
     (see licenses_assigned_upsert); counts.fresh_conflict says they met an existing row.
     """
-    counts = PageCounts()
+    prepared = licenses_prepare_from_apple(
+        assignments, ebook_ids=ebook_ids, user_ids=user_ids, prefix=prefix
+    )
+    return licenses_write(
+        token=token, prepared=prepared, user_ids=user_ids, seen_at=seen_at, check=check, fresh=fresh
+    )
+
+
+@dataclass
+class PreparedLicenses:
+    """A batch of licenses made ready to write without touching the database."""
+
+    counts: PageCounts
     # (ebook id, Apple user id) → person id; a dict, since Apple may list a license twice.
+    rows: dict[tuple[int, int], int | None]
+    unknown: list[tuple[int, str]]  # (ebook id, clientUserId) of users the map lacked
+    copy_payload: bytes | None  # rows as binary COPY data (PostgreSQL)
+
+
+def licenses_prepare_from_apple(
+    assignments: Iterable[Assignment],
+    *,
+    ebook_ids: dict[tuple[str, str], int],
+    user_ids: dict[str, tuple[int, int | None]],
+    prefix: str,
+    copy_payload: bool = False,
+) -> PreparedLicenses:
+    """The pure-Python half of licenses_upsert_from_apple: filter, map ids (and encode).
+
+    Reads user_ids only: the sync runs this on its reading thread while the writer adds to
+    the map; a user it has not seen yet lands in unknown and the writer resolves it.
+    """
+    counts = PageCounts()
     rows: dict[tuple[int, int], int | None] = {}
-    unknown: list[tuple[int, str]] = []  # users the map lacks, resolved after the loop
+    unknown: list[tuple[int, str]] = []
     ebook_of, user_of = ebook_ids.get, user_ids.get
     seen = skipped = foreign = 0
     # The per-row loop of a million-row sync: local names, no call but dict look-ups.
@@ -128,19 +199,44 @@ def licenses_upsert_from_apple(
         else:
             rows[(ebook_id, user[0])] = user[1]
     counts.skipped, counts.foreign, counts.ours = skipped, foreign, seen - skipped - foreign
-    if unknown:
+    payload = licenses_copy_payload(rows) if copy_payload and rows else None
+    return PreparedLicenses(counts, rows, unknown, payload)
+
+
+def licenses_write(
+    *,
+    token: VppToken,
+    prepared: PreparedLicenses,
+    user_ids: dict[str, tuple[int, int | None]],
+    seen_at: datetime,
+    check: bool = False,
+    fresh: bool = False,
+) -> PageCounts:
+    """The database half of licenses_upsert_from_apple: resolve unknown users, then write."""
+    counts, rows = prepared.counts, prepared.rows
+    extra: dict[tuple[int, int], int | None] = {}  # rows of the users resolved here
+    if prepared.unknown:
         user_ids.update(
             apple_user_ids_resolve(
-                token_id=token.pk, client_user_ids=[c for _, c in unknown], at=seen_at
+                token_id=token.pk,
+                client_user_ids=[c for _, c in prepared.unknown],
+                at=seen_at,
             )
         )
-        for ebook_id, client_user_id in unknown:
+        for ebook_id, client_user_id in prepared.unknown:
             user_id, person_id = user_ids[client_user_id]
-            rows[(ebook_id, user_id)] = person_id
-    if not rows:
+            if (ebook_id, user_id) not in rows:  # a row staged twice would fail the upsert
+                extra[(ebook_id, user_id)] = person_id
+    if not rows and not extra:
         return counts
     written = licenses_assigned_upsert(
-        token_id=token.pk, rows=rows, at=seen_at, check=check, fresh=fresh
+        token_id=token.pk,
+        rows=rows,
+        extra_rows=extra,
+        at=seen_at,
+        check=check,
+        fresh=fresh,
+        copy_payload=prepared.copy_payload,
     )
     counts.orphans, counts.fresh_conflict = written.orphans, written.fresh_conflict
     return counts

@@ -8,6 +8,7 @@ not change, so a second sync of the same data writes nothing.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -133,6 +134,44 @@ def _apple_user_ids_of(
     return found
 
 
+# Binary COPY framing (PostgreSQL's documented format), so a batch can be encoded on the sync's
+# reading thread, away from the connection, and the writer only streams bytes.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
+COPY_TRAILER = b"\xff\xff"
+_license_row = struct.Struct("!hiqiqiq").pack  # 3 fields: apple user, ebook, person (int8)
+_license_row_no_person = struct.Struct("!hiqiqi").pack  # … person NULL (length -1)
+_field_count, _field_length = struct.Struct("!h").pack, struct.Struct("!i").pack
+
+
+def licenses_copy_payload(rows: Mapping[tuple[int, int], int | None]) -> bytes:
+    """(ebook_id, apple_user_id) → person_id rows as binary COPY rows of the license stage,
+    in the unique index's order (apple user, book), so its pages are touched once per batch.
+    No signature nor trailer: licenses_assigned_upsert frames them."""
+    staged = sorted((user, ebook, person) for (ebook, user), person in rows.items())
+    full, no_person = _license_row, _license_row_no_person
+    return b"".join(
+        [
+            full(3, 8, user, 8, ebook, 8, person)
+            if person is not None
+            else no_person(3, 8, user, 8, ebook, -1)
+            for user, ebook, person in staged
+        ]
+    )
+
+
+def copy_binary_text_rows(rows: Sequence[Sequence[str]]) -> bytes:
+    """Rows of text columns as binary COPY rows (no signature nor trailer)."""
+    parts: list[bytes] = []
+    add, length = parts.append, _field_length
+    for row in rows:
+        add(_field_count(len(row)))
+        for value in row:
+            data = value.encode()
+            add(length(len(data)))
+            add(data)
+    return b"".join(parts)
+
+
 class LicensesWritten(NamedTuple):
     orphans: int | None  # staged rows that point at nothing (None: not checked)
     fresh_conflict: bool  # plain inserts met an existing license and the upsert took over
@@ -145,6 +184,8 @@ def licenses_assigned_upsert(
     at: datetime,
     check: bool = False,
     fresh: bool = False,
+    extra_rows: Mapping[tuple[int, int], int | None] | None = None,
+    copy_payload: bytes | None = None,
 ) -> LicensesWritten:
     """(ebook_id, apple_user_id) → person_id rows become licenses in state 'assigned'.
 
@@ -155,11 +196,12 @@ def licenses_assigned_upsert(
     incremental run, a few rows).
 
     fresh (the token had no licenses when the run began): a plain INSERT first (_insert).
+    copy_payload: rows already encoded by licenses_copy_payload (PostgreSQL); extra_rows:
+    more rows, none of them a key of rows (a row staged twice would fail the upsert).
     """
-    if not rows:
+    extra_rows = extra_rows or {}
+    if not rows and not extra_rows:
         return LicensesWritten(0 if check else None, False)
-    # The unique index's order (apple user, book): its pages are touched once per batch.
-    staged = sorted((user, ebook, person) for (ebook, user), person in rows.items())
     conflict = (
         "ON CONFLICT (ebook_id, apple_user_id) DO UPDATE SET state = excluded.state, "
         "error_number = NULL, error_message = '', updated_at = excluded.updated_at, "
@@ -181,16 +223,24 @@ def licenses_assigned_upsert(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_LICENSE_STAGE} "
                 "(apple_user_id bigint, ebook_id bigint, person_id bigint) ON COMMIT DELETE ROWS"
             )
+            if copy_payload is None:
+                copy_payload = licenses_copy_payload(rows)
             with cursor.copy(f"COPY {_LICENSE_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int8", "int8"])
-                for row in staged:
-                    copy.write_row(row)
+                copy.write(COPY_SIGNATURE)
+                copy.write(copy_payload)
+                copy.write(licenses_copy_payload(extra_rows))
+                copy.write(COPY_TRAILER)
         else:
             # SQLite: an index-free temporary table, then one INSERT … SELECT, takes half the
             # CPU of an upsert per row.
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_LICENSE_STAGE} "
                 "(apple_user_id integer, ebook_id integer, person_id integer)"
+            )
+            # The unique index's order (apple user, book): its pages are touched once per batch.
+            staged = sorted(
+                (user, ebook, person)
+                for (ebook, user), person in [*rows.items(), *extra_rows.items()]
             )
             cursor.executemany(
                 f"INSERT INTO {_LICENSE_STAGE} VALUES (%s, %s, %s)",  # noqa: S608 - our table
@@ -282,8 +332,11 @@ def apple_users_upsert_rows(
     rows: Sequence[tuple[str, str, str, str, str]],
     seen_at: datetime,
     fresh: bool = False,
+    copy_payload: bytes | None = None,
 ) -> bool:
     """(client_user_id, email, status, invite_code, id_hash) rows, inserted or refreshed.
+
+    copy_payload: the same rows already encoded by copy_binary_text_rows (PostgreSQL).
 
     fresh (the token had no Apple users when the run began): a plain INSERT first (_insert);
     returns whether it met an existing row.
@@ -314,10 +367,10 @@ def apple_users_upsert_rows(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "
                 "(c text, e text, s text, i text, h text) ON COMMIT DELETE ROWS"
             )
+            if copy_payload is None:
+                copy_payload = copy_binary_text_rows(rows)
             with cursor.copy(f"COPY {_USER_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text"] * 5)
-                for row in rows:
-                    copy.write_row(row)
+                copy.write(COPY_SIGNATURE + copy_payload + COPY_TRAILER)
         else:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "

@@ -3,8 +3,10 @@
 Pages are gathered into batches of about 10,000 rows (or half a second's worth), each written
 in one transaction together with the run's progress and counters, so a run killed at any point
 loses at most the batches in hand; every write is an upsert, so the next run converges to the
-same state. The client reads ahead up to Apple's limit of five pages in parallel while one
-writer thread, with its own connection, writes the previous batch.
+same state. The client reads ahead up to Apple's limit of five pages in parallel; this thread
+prepares each batch in Python (filtering, id mapping, encryption, the COPY data) while one
+writer thread, with its own connection, streams the previous one and waits on the database.
+(Measured: a deeper queue did not help, and a second writer connection did not clearly either.)
 
 The two big mirror tables (Apple users, licenses) carry no row-level foreign keys (see their
 models): at a million rows the per-row checks cost more than the rest of the write. A run
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -31,9 +34,11 @@ from apple.client import AppleClient
 from apple.errors import AppleError, AppleRequestError, ClaimedElsewhereError
 from apple.paging import Paged
 from assignments.apple_records import (
+    apple_users_prepare,
     apple_users_retire_unseen,
-    apple_users_upsert,
-    licenses_upsert_from_apple,
+    apple_users_write,
+    licenses_prepare_from_apple,
+    licenses_write,
 )
 from assignments.bulk_sql import (
     apple_user_ids,
@@ -60,7 +65,9 @@ INVALID_VERSION_ID = 9721
 # to keep memory flat and a killed run's loss small.
 BATCH_ROWS = 10_000
 BATCH_SECONDS = 0.5
+WRITE_AHEAD = 1  # prepared batches queued for the writer
 _DONE = object()
+Prepared = TypeVar("Prepared")
 
 
 class RunAbandoned(Exception):
@@ -191,24 +198,24 @@ class SyncEngine:
         paged, full = self._versioned(self.client.users, since, full_kwargs={"active_only": True})
         # A token's first full run inserts without ON CONFLICT until a row exists after all.
         fresh = full and not apple_users_exist(token_id=self.token.pk)
+        copy_payload = connection.vendor == "postgresql"
 
-        def write(batch: Batch) -> None:
+        def prepare(batch: Batch):
+            return apple_users_prepare(batch.rows, prefix=self.prefix, copy_payload=copy_payload)
+
+        def write(batch: Batch, prepared) -> None:
             nonlocal fresh
             with transaction.atomic():
                 _fast_commit()
-                counts = apple_users_upsert(
-                    token=self.token,
-                    users=batch.rows,
-                    prefix=self.prefix,
-                    seen_at=self.started_at,
-                    fresh=fresh,
+                counts = apple_users_write(
+                    token=self.token, prepared=prepared, seen_at=self.started_at, fresh=fresh
                 )
                 fresh = fresh and not counts.fresh_conflict
                 self._batch_done(
                     batch, users_seen=counts.ours, foreign_users_ignored=counts.foreign
                 )
 
-        self._write_batches(self._batches(paged), write)
+        self._write_batches(self._batches(paged), prepare, write)
         if full:
             apple_users_retire_unseen(token=self.token, seen_since=self.started_at)
             apple_users_analyze()  # the licenses' user look-ups are planned from these
@@ -224,22 +231,33 @@ class SyncEngine:
         preload = full
         # A token's first full run inserts without ON CONFLICT until a row exists after all.
         fresh = full and not licenses_exist(token_id=self.token.pk)
+        copy_payload = connection.vendor == "postgresql"
 
-        def write(batch: Batch) -> None:
-            nonlocal preload, fresh
+        def prepare(batch: Batch):
+            nonlocal preload
             if preload:
                 preload = False
                 # A full listing names most users: one read of all of them beats a look-up
-                # per batch. Read here, in the writer, once the users phase has committed.
+                # per batch. Read once the first page is in, while the next ones download.
                 user_ids.update(apple_user_ids(token_id=self.token.pk))
+            # Only reads user_ids: the writer adds the users it resolves, and a user not in
+            # the map yet is resolved by the writer (see licenses_prepare_from_apple).
+            return licenses_prepare_from_apple(
+                batch.rows,
+                ebook_ids=ebook_ids,
+                user_ids=user_ids,
+                prefix=self.prefix,
+                copy_payload=copy_payload,
+            )
+
+        def write(batch: Batch, prepared) -> None:
+            nonlocal fresh
             with transaction.atomic():
                 _fast_commit()
-                counts = licenses_upsert_from_apple(
+                counts = licenses_write(
                     token=self.token,
-                    assignments=batch.rows,
-                    ebook_ids=ebook_ids,
+                    prepared=prepared,
                     user_ids=user_ids,
-                    prefix=self.prefix,
                     seen_at=self.started_at,
                     check=not full,  # a full run checks every license at its end
                     fresh=fresh,
@@ -251,7 +269,7 @@ class SyncEngine:
                     batch, licenses_seen=counts.ours, foreign_licenses_ignored=counts.foreign
                 )
 
-        self._write_batches(self._batches(paged), write)
+        self._write_batches(self._batches(paged), prepare, write)
         self._save_version("assignments_version_id", paged.version_id)
 
     def _check_mirror(self) -> None:
@@ -287,42 +305,61 @@ class SyncEngine:
                 )
         return endpoint(parallel=PARALLEL_PAGES, **full_kwargs), True
 
-    def _write_batches(self, batches: Iterator[Batch], write: Callable[[Batch], None]) -> None:
-        """write(batch) for every batch, in one writer thread pipelined behind this reading one.
+    def _write_batches(
+        self,
+        batches: Iterator[Batch],
+        prepare: Callable[[Batch], Prepared],
+        write: Callable[[Batch, Prepared], None],
+    ) -> None:
+        """write(batch, prepare(batch)) for every batch: prepare on this reading thread, write
+        in one writer thread pipelined behind it.
 
+        prepare is the batch's pure-Python work (filtering, mapping, encrypting, encoding the
+        COPY data); the writer only streams it and waits on the database, which releases the
+        GIL, so the two overlap instead of queuing behind each other in the writer.
         The writer has its own connection, so it cannot see the caller's uncommitted rows:
         inside a transaction (tests) this thread writes alone. A writer's error (RunAbandoned
         included) stops the reading and is raised here.
         """
         if connection.in_atomic_block:
             for batch in batches:
-                write(batch)
+                write(batch, prepare(batch))
             return
-        work: queue.Queue = queue.Queue(maxsize=1)  # bounds the batches held in memory
+        # Bounds the batches held in memory: one being written, WRITE_AHEAD ready.
+        work: queue.Queue = queue.Queue(maxsize=WRITE_AHEAD)
         failures: list[BaseException] = []
+        # Where each side's time goes: the side that waits on the other is not the bottleneck.
+        stats = _PipelineStats()
 
         def writer() -> None:
+            started = time.thread_time()
             try:
-                while (batch := work.get()) is not _DONE:
+                while (item := stats.timed("writer_idle", work.get)) is not _DONE:
                     if not failures:  # after a failure, drain so the reader never blocks
                         try:
-                            write(batch)
+                            write(*item)
                         except BaseException as error:  # re-raised by the reader
                             failures.append(error)
             finally:
                 connection.close()  # this thread's own connection
+                stats.writer_cpu = time.thread_time() - started
 
         thread = threading.Thread(target=writer, name="sync-writer", daemon=True)
         thread.start()
+        reader_started = time.thread_time()
         try:
             for batch in batches:
                 if failures:
                     break
-                work.put(batch)
+                prepared = prepare(batch)
+                batch.rows = []  # prepared stands for them: what the queue holds stays small
+                stats.timed("reader_blocked", work.put, (batch, prepared))
         finally:
             _close(batches)  # stops reading ahead when leaving early
             work.put(_DONE)
             thread.join()
+        stats.reader_cpu = time.thread_time() - reader_started
+        logger.info("Token %s: %s %s", self.token.pk, self._phase_name, stats)
         if failures:
             raise failures[0]
 
@@ -399,6 +436,29 @@ class SyncEngine:
             with self._progress_lock:  # writer threads report one at a time
                 self.run.refresh_from_db()
                 self.on_progress(self.run)
+
+
+@dataclass
+class _PipelineStats:
+    """Seconds of a reader/writer pipeline: CPU of each thread, and each side's wait."""
+
+    reader_cpu: float = 0.0
+    reader_blocked: float = 0.0  # on a full queue: the writer is the bottleneck
+    writer_cpu: float = 0.0
+    writer_idle: float = 0.0  # on an empty queue: reading (Apple, preparing) is
+
+    def timed(self, name: str, call: Callable, *args):
+        started = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            setattr(self, name, getattr(self, name) + time.monotonic() - started)
+
+    def __str__(self) -> str:
+        return (
+            f"reader CPU {self.reader_cpu:.2f} s, waited {self.reader_blocked:.2f} s; "
+            f"writer CPU {self.writer_cpu:.2f} s, idle {self.writer_idle:.2f} s"
+        )
 
 
 def _fast_commit() -> None:

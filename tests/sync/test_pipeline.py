@@ -1,0 +1,165 @@
+"""The sync's batches: prepared in Python on the reading thread, written by the writer thread.
+
+The binary COPY data is encoded away from the connection (bulk_sql's own framing), so these
+tests check that it reads back exactly, NULLs and non-ASCII text included (on PostgreSQL; on
+SQLite the same calls take the executemany path).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.utils import timezone
+
+from apple.types import Assignment, User
+from assignments.apple_records import (
+    apple_users_prepare,
+    apple_users_write,
+    licenses_prepare_from_apple,
+    licenses_write,
+)
+from assignments.models import AppleUser, License
+from sync.engine import Batch, SyncEngine
+from sync.models import SyncRun
+from tests.factories import AppleUserFactory, EBookFactory, PersonFactory, VppTokenFactory
+
+PREFIX = "sk-test-"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_are_prepared_while_reading_and_written_by_the_writer_in_order():
+    """Outside a transaction, prepare runs on the reading thread, write on the writer."""
+    run = SyncRun.objects.create(
+        token=VppTokenFactory(), state=SyncRun.State.RUNNING, trigger=SyncRun.Trigger.COMMAND
+    )
+    engine = SyncEngine(run, client=object())
+    reader = threading.current_thread()
+    prepared_on, written = [], []
+
+    def prepare(batch: Batch) -> list:
+        prepared_on.append(threading.current_thread())
+        return [row * 2 for row in batch.rows]
+
+    def write(batch: Batch, prepared: list) -> None:
+        written.append((threading.current_thread(), batch.pages, prepared))
+
+    batches = [Batch(rows=[n, n + 1], pages=n) for n in range(1, 6)]
+    engine._write_batches(iter(batches), prepare, write)
+
+    assert prepared_on == [reader] * 5
+    assert [(pages, prepared) for _, pages, prepared in written] == [
+        (n, [2 * n, 2 * n + 2]) for n in range(1, 6)
+    ]
+    assert all(thread is not reader for thread, _, _ in written)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_failure_stops_the_reading_and_is_raised():
+    run = SyncRun.objects.create(
+        token=VppTokenFactory(), state=SyncRun.State.RUNNING, trigger=SyncRun.Trigger.COMMAND
+    )
+    engine = SyncEngine(run, client=object())
+    prepared = []
+
+    def batches():
+        for n in range(100):
+            yield Batch(rows=[n], pages=1)
+
+    def write(batch: Batch, rows: list) -> None:
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError, match="database gone"):
+        engine._write_batches(batches(), lambda b: prepared.append(b.rows) or b.rows, write)
+    assert len(prepared) < 100  # the reader stopped early instead of preparing everything
+
+
+@pytest.mark.django_db
+def test_licenses_encoded_ahead_read_back_exactly_with_null_people():
+    ebook = EBookFactory()
+    token = ebook.token
+    person = PersonFactory()
+    known = AppleUserFactory(token=token, person=person, client_user_id=f"{PREFIX}known")
+    loose = AppleUserFactory(token=token, person=None, client_user_id=f"{PREFIX}loose")
+    ebook_ids = {(ebook.adam_id, ebook.pricing_param): ebook.pk}
+    user_ids = {known.client_user_id: (known.pk, person.pk), loose.client_user_id: (loose.pk, None)}
+    rows = [
+        _assignment(ebook, known.client_user_id),
+        _assignment(ebook, loose.client_user_id),
+        _assignment(ebook, "other-product-1"),
+        _assignment(ebook, f"{PREFIX}new"),  # not in the map: resolved by the writer
+    ]
+
+    prepared = licenses_prepare_from_apple(
+        rows, ebook_ids=ebook_ids, user_ids=dict(user_ids), prefix=PREFIX, copy_payload=True
+    )
+    assert prepared.copy_payload
+    assert prepared.unknown == [(ebook.pk, f"{PREFIX}new")]
+    counts = licenses_write(
+        token=token, prepared=prepared, user_ids=user_ids, seen_at=timezone.now(), check=True
+    )
+
+    assert (counts.ours, counts.foreign, counts.orphans) == (3, 1, 0)
+    new = AppleUser.objects.get(token=token, client_user_id=f"{PREFIX}new")
+    assert new.status == AppleUser.Status.RETIRED
+    assert set(License.objects.values_list("apple_user_id", "person_id", "state")) == {
+        (known.pk, person.pk, License.State.ASSIGNED),
+        (loose.pk, None, License.State.ASSIGNED),
+        (new.pk, None, License.State.ASSIGNED),
+    }
+
+
+@pytest.mark.django_db
+def test_a_user_resolved_by_the_writer_meanwhile_is_not_staged_twice():
+    """The reader reads the user map while the writer adds to it: the same license may come
+    back both prepared and unknown, and a row staged twice would fail the upsert."""
+    ebook = EBookFactory()
+    token = ebook.token
+    user = AppleUserFactory(token=token, person=None, client_user_id=f"{PREFIX}late")
+    ebook_ids = {(ebook.adam_id, ebook.pricing_param): ebook.pk}
+    before = licenses_prepare_from_apple(
+        [_assignment(ebook, user.client_user_id)], ebook_ids=ebook_ids, user_ids={}, prefix=PREFIX
+    )
+    after = licenses_prepare_from_apple(
+        [_assignment(ebook, user.client_user_id)],
+        ebook_ids=ebook_ids,
+        user_ids={user.client_user_id: (user.pk, None)},
+        prefix=PREFIX,
+        copy_payload=True,
+    )
+    after.unknown = before.unknown  # the same batch, read half before and half after
+
+    for fresh in (True, False):
+        licenses_write(
+            token=token, prepared=after, user_ids={}, seen_at=timezone.now(), fresh=fresh
+        )
+        assert License.objects.filter(apple_user=user).count() == 1
+
+
+@pytest.mark.django_db
+def test_users_encoded_ahead_read_back_exactly_with_non_ascii_text():
+    token = VppTokenFactory()
+    users = [
+        User(f"{PREFIX}1", "Registered", email="zoë@école.example", invite_code="INV-ü-1"),
+        User(f"{PREFIX}2", "Associated", email="", id_hash="h" * 300, invite_code="gone"),
+        User(f"{PREFIX}1", "Retired", email="older@example.com"),  # the live entry wins
+        User("other-product-1", "Registered"),
+    ]
+
+    prepared = apple_users_prepare(users, prefix=PREFIX, copy_payload=True)
+    assert prepared.copy_payload
+    counts = apple_users_write(token=token, prepared=prepared, seen_at=timezone.now())
+
+    assert (counts.ours, counts.foreign) == (3, 1)
+    first, second = AppleUser.objects.filter(token=token).order_by("client_user_id")
+    assert (first.email, first.status) == ("zoë@école.example", AppleUser.Status.REGISTERED)
+    assert first.invite_code == "INV-ü-1"  # decrypted by the model field
+    assert (second.status, second.id_hash, second.invite_code) == (
+        AppleUser.Status.ASSOCIATED,
+        "h" * 200,
+        "",
+    )
+
+
+def _assignment(ebook, client_user_id: str) -> Assignment:
+    return Assignment(ebook.adam_id, ebook.pricing_param, client_user_id, None)

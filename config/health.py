@@ -6,6 +6,7 @@ strings (they may hold passwords).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -117,23 +118,47 @@ def _cached(name: str, check) -> CheckResult:
     if known is not None:
         return CheckResult(**known)
     if name == "worker":
-        # Only the caller that wins the lock waits for a worker; the rest answer at once with
-        # the last result, so a dead worker cannot tie up every web process.
-        lock_timeout = settings.HEALTHZ_TIMEOUT + 5
-        if not _quietly(lambda: cache.add(key + ":lock", 1, timeout=lock_timeout), True):
-            last = _quietly(lambda: cache.get(key + ":last"))
-            if last is not None:
-                return CheckResult(**last)
-            return CheckResult(ok=False, detail="first check in progress", ms=0)
-        try:
-            result = _timed(check)
-            _quietly(lambda: cache.set(key + ":last", asdict(result), timeout=LAST_KNOWN_FOR))
-        finally:
-            _quietly(lambda: cache.delete(key + ":lock"))
-    else:
-        result = _timed(check)
+        return _worker_checked_once(key, check)
+    result = _timed(check)
     _quietly(lambda: cache.set(key, asdict(result), timeout=FRESH_FOR[name]))
     return result
+
+
+# One worker round trip at a time in this process: the file-based cache of the embedded setup
+# has no atomic add (it looks, then writes), so threads could all win its lock.
+_worker_check_running = threading.Lock()
+
+
+def _worker_checked_once(key: str, check) -> CheckResult:
+    """Only the caller that wins the lock waits for a worker; the rest answer at once with the
+    last result, so a dead worker cannot tie up every web process."""
+    if not _worker_check_running.acquire(blocking=False):
+        return _last_known(key)
+    try:
+        lock_timeout = settings.HEALTHZ_TIMEOUT + 5
+        if not _quietly(lambda: cache.add(key + ":lock", 1, timeout=lock_timeout), True):
+            return _last_known(key)
+        try:
+            # A caller that held the lock a moment ago may have stored a fresh answer since
+            # this one looked: use it rather than ping again.
+            known = _quietly(lambda: cache.get(key))
+            if known is not None:
+                return CheckResult(**known)
+            result = _timed(check)
+            _quietly(lambda: cache.set(key + ":last", asdict(result), timeout=LAST_KNOWN_FOR))
+            _quietly(lambda: cache.set(key, asdict(result), timeout=FRESH_FOR["worker"]))
+        finally:
+            _quietly(lambda: cache.delete(key + ":lock"))
+        return result
+    finally:
+        _worker_check_running.release()
+
+
+def _last_known(key: str) -> CheckResult:
+    last = _quietly(lambda: cache.get(key + ":last"))
+    if last is not None:
+        return CheckResult(**last)
+    return CheckResult(ok=False, detail="first check in progress", ms=0)
 
 
 def health_cache_clear() -> None:

@@ -6,9 +6,10 @@ were registered by another product and are counted, never stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from apple.types import Assignment, User
 from assignments.bulk_sql import (
@@ -127,32 +128,6 @@ def apple_users_retire_unseen(*, token: VppToken, seen_since: datetime) -> int:
     ).update(status=AppleUser.Status.RETIRED)
 
 
-def licenses_upsert_from_apple(
-    *,
-    token: VppToken,
-    assignments: Iterable[Assignment],
-    ebook_ids: dict[tuple[str, str], int],
-    user_ids: dict[str, tuple[int, int | None]],
-    prefix: str,
-    seen_at: datetime,
-    check: bool = False,
-    fresh: bool = False,
-) -> PageCounts:
-    """Record the book licenses Apple says our users hold (a batch of assignment pages).
-
-    user_ids maps clientUserId → (Apple user id, person id): a full run reads it once
-    (apple_user_ids); what it lacks is looked up, or added as a retired user, and kept in it.
-    fresh: the token had no licenses when the run began, so plain inserts are tried first
-    (see licenses_assigned_upsert); counts.fresh_conflict says they met an existing row.
-    """
-    prepared = licenses_prepare_from_apple(
-        assignments, ebook_ids=ebook_ids, user_ids=user_ids, prefix=prefix
-    )
-    return licenses_write(
-        token=token, prepared=prepared, user_ids=user_ids, seen_at=seen_at, check=check, fresh=fresh
-    )
-
-
 @dataclass
 class PreparedLicenses:
     """A batch of licenses made ready to write without touching the database."""
@@ -165,17 +140,18 @@ class PreparedLicenses:
 
 
 def licenses_prepare_from_apple(
-    assignments: Iterable[Assignment],
+    entries: Iterable[Mapping[str, Any]],
     *,
     ebook_ids: dict[tuple[str, str], int],
     user_ids: dict[str, tuple[int, int | None]],
     prefix: str,
     copy_payload: bool = False,
 ) -> PreparedLicenses:
-    """The pure-Python half of licenses_upsert_from_apple: filter, map ids (and encode).
+    """Filter and map a batch of Apple's assignment entries (JSON objects) before writing.
 
-    Reads user_ids only: the sync runs this on its reading thread while the writer adds to
-    the map; a user it has not seen yet lands in unknown and the writer resolves it.
+    The pure-Python half of the write. Reads user_ids only: the sync runs this on its reading
+    thread while the writer adds to the map; a user it has not seen yet lands in unknown and
+    the writer resolves it.
     """
     counts = PageCounts()
     rows: dict[tuple[int, int], int | None] = {}
@@ -183,24 +159,39 @@ def licenses_prepare_from_apple(
     ebook_of, user_of = ebook_ids.get, user_ids.get
     seen = skipped = foreign = 0
     # The per-row loop of a million-row sync: local names, no call but dict look-ups.
-    for assignment in assignments:
+    for entry in entries:
         seen += 1
-        client_user_id = assignment.client_user_id
-        ebook_id = ebook_of((assignment.adam_id, assignment.pricing_param))
-        if ebook_id is None or not client_user_id:
+        get = entry.get
+        client_user_id = get("clientUserId")
+        key = (get("adamId"), get("pricingParam") or "STDQ")
+        try:
+            ebook_id = ebook_of(key)
+            ours = client_user_id.startswith(prefix) if ebook_id and client_user_id else None
+        except (TypeError, AttributeError):  # a value of the wrong type: read it as the client
+            ebook_id, client_user_id = _assignment_fields(entry, ebook_of)
+            ours = client_user_id.startswith(prefix) if ebook_id and client_user_id else None
+        if ours is None:
             skipped += 1  # an app, or a device-based license: not ours to show
-            continue
-        if not client_user_id.startswith(prefix):
+        elif not ours:
             foreign += 1
-            continue
-        user = user_of(client_user_id)
-        if user is None:
+        elif (user := user_of(client_user_id)) is None:
             unknown.append((ebook_id, client_user_id))
         else:
             rows[(ebook_id, user[0])] = user[1]
     counts.skipped, counts.foreign, counts.ours = skipped, foreign, seen - skipped - foreign
     payload = licenses_copy_payload(rows) if copy_payload and rows else None
     return PreparedLicenses(counts, rows, unknown, payload)
+
+
+def _assignment_fields(entry: Mapping[str, Any], ebook_of) -> tuple[int | None, str | None]:
+    """(ebook id, clientUserId) of an entry whose values are not the strings Apple documents,
+    read the way the typed client reads them (Assignment.from_json)."""
+    assignment = Assignment.from_json(entry)
+    client_user_id = assignment.client_user_id
+    return (
+        ebook_of(assignment.key),
+        client_user_id if isinstance(client_user_id, str) else None,
+    )
 
 
 def licenses_write(

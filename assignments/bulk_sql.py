@@ -9,6 +9,8 @@ not change, so a second sync of the same data writes nothing.
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -138,25 +140,47 @@ def _apple_user_ids_of(
 # reading thread, away from the connection, and the writer only streams bytes.
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
 COPY_TRAILER = b"\xff\xff"
-_license_row = struct.Struct("!hiqiqiq").pack  # 3 fields: apple user, ebook, person (int8)
-_license_row_no_person = struct.Struct("!hiqiqi").pack  # … person NULL (length -1)
 _field_count, _field_length = struct.Struct("!h").pack, struct.Struct("!i").pack
+NO_PERSON = 0  # a license stage row's person_id when the license has none (ids start at 1)
 
 
 def licenses_copy_payload(rows: Mapping[tuple[int, int], int | None]) -> bytes:
-    """(ebook_id, apple_user_id) → person_id rows as binary COPY rows of the license stage,
-    in the unique index's order (apple user, book), so its pages are touched once per batch.
-    No signature nor trailer: licenses_assigned_upsert frames them."""
-    staged = sorted((user, ebook, person) for (ebook, user), person in rows.items())
-    full, no_person = _license_row, _license_row_no_person
-    return b"".join(
-        [
-            full(3, 8, user, 8, ebook, 8, person)
-            if person is not None
-            else no_person(3, 8, user, 8, ebook, -1)
-            for user, ebook, person in staged
-        ]
-    )
+    """(ebook_id, apple_user_id) → person_id rows as binary COPY rows of the license stage
+    (apple_user_id, ebook_id, person_id; NO_PERSON for none). No signature nor trailer:
+    licenses_assigned_upsert frames them, and orders them by the unique index when it
+    inserts (the database sorts a batch for less than Python would)."""
+    if not rows:
+        return b""
+    ebooks, users = zip(*rows, strict=True)
+    people = [NO_PERSON if person is None else person for person in rows.values()]
+    return copy_binary_bigint_rows((users, ebooks, people))
+
+
+def copy_binary_bigint_rows(columns: Sequence[Sequence[int]]) -> bytes:
+    """Equal-length columns of non-null bigints as binary COPY rows (no signature nor trailer).
+
+    Every row has the same width, so the data is laid out column by column with strided
+    slice assignments, in C: a fifth of the time of packing a million rows one by one.
+    """
+    count, length = len(columns), len(columns[0])
+    width = 2 + count * 12  # field count, then per field: its length (8) and the value
+    data = bytearray(width * length)
+    _fill_column(data, 0, width, _field_count(count) * length, 2)
+    for index, column in enumerate(columns):
+        offset = 2 + index * 12
+        _fill_column(data, offset, width, _field_length(8) * length, 4)
+        values = array("q", column)
+        if sys.byteorder == "little":
+            values.byteswap()  # COPY's binary format is big-endian
+        _fill_column(data, offset + 4, width, values.tobytes(), 8)
+    return bytes(data)
+
+
+def _fill_column(data: bytearray, offset: int, width: int, packed: bytes, size: int) -> None:
+    """Write packed (one size-byte value per row, back to back) into every row's field at
+    offset: byte by byte, each a strided slice assignment over all rows."""
+    for byte in range(size):
+        data[offset + byte :: width] = packed[byte::size]
 
 
 def copy_binary_text_rows(rows: Sequence[Sequence[str]]) -> bytes:
@@ -210,9 +234,12 @@ def licenses_assigned_upsert(
     )
     insert = (
         f"INSERT INTO {LICENSE_TABLE} ({_LICENSE_COLUMNS}) "  # noqa: S608 - our tables
-        "SELECT %s, s.ebook_id, s.apple_user_id, s.person_id, %s, NULL, '', '', %s, "
-        # WHERE true: SQLite's parser needs it between a SELECT and ON CONFLICT.
-        f"%s, %s FROM {_LICENSE_STAGE} AS s WHERE true "
+        f"SELECT %s, s.ebook_id, s.apple_user_id, NULLIF(s.person_id, {NO_PERSON}), %s, NULL, "
+        f"'', '', %s, %s, %s FROM {_LICENSE_STAGE} AS s "
+        # In the unique index's order: its pages are touched once per batch (a tenth less
+        # database work for a full sync than an unsorted batch). WHERE true: SQLite's
+        # parser needs it between a SELECT and ON CONFLICT.
+        "WHERE true ORDER BY s.apple_user_id, s.ebook_id "
     )
     params = [token_id, License.State.ASSIGNED, False, at, at]
     postgresql = connection.vendor == "postgresql"
@@ -237,11 +264,10 @@ def licenses_assigned_upsert(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_LICENSE_STAGE} "
                 "(apple_user_id integer, ebook_id integer, person_id integer)"
             )
-            # The unique index's order (apple user, book): its pages are touched once per batch.
-            staged = sorted(
-                (user, ebook, person)
+            staged = [
+                (user, ebook, NO_PERSON if person is None else person)
                 for (ebook, user), person in [*rows.items(), *extra_rows.items()]
-            )
+            ]
             cursor.executemany(
                 f"INSERT INTO {_LICENSE_STAGE} VALUES (%s, %s, %s)",  # noqa: S608 - our table
                 staged,
@@ -255,9 +281,9 @@ def licenses_assigned_upsert(
                 "WHERE u.id = s.apple_user_id AND u.token_id = %s) "
                 f"OR NOT EXISTS (SELECT 1 FROM {_EBOOK_TABLE} AS e "
                 "WHERE e.id = s.ebook_id AND e.token_id = %s) "
-                f"OR (s.person_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {_PERSON_TABLE} "
+                f"OR (s.person_id <> %s AND NOT EXISTS (SELECT 1 FROM {_PERSON_TABLE} "
                 "AS p WHERE p.id = s.person_id))",
-                [token_id, token_id],
+                [token_id, token_id, NO_PERSON],
             )
             (orphans,) = cursor.fetchone()
         # The same transaction may stage again (tests write every batch in one).
@@ -383,7 +409,9 @@ def apple_users_upsert_rows(
         fresh_conflict = _insert(
             cursor,
             f"INSERT INTO {APPLE_USER_TABLE} ({columns}) "  # noqa: S608 - table names are ours
-            f"SELECT %s, c, e, s, i, h, %s, '', '', %s, %s FROM {_USER_STAGE} WHERE true ",
+            f"SELECT %s, c, e, s, i, h, %s, '', '', %s, %s FROM {_USER_STAGE} WHERE true "
+            # The unique index's order, as for licenses (a seventh less database work).
+            "ORDER BY c ",
             conflict,
             [token_id, False, seen_at, seen_at],
             fresh=fresh,

@@ -257,6 +257,16 @@ def test_assignments_are_typed_for_users_and_devices(rsps, api):
     assert device_row.client_user_id is None
 
 
+def test_listings_as_json_keep_apple_objects_and_drop_what_is_not_one(rsps, api):
+    page = load("assignments_page0.json")
+    page["assignments"].append("not an object")
+    rsps.get(f"{BASE}/assignments", json=page)
+    rsps.get(f"{BASE}/users", json={"users": [{"clientUserId": "u1", "status": "Registered"}, 7]})
+
+    assert list(api.assignments(as_json=True)) == page["assignments"][:3]
+    assert list(api.users(as_json=True)) == [{"clientUserId": "u1", "status": "Registered"}]
+
+
 def test_users_send_since_version_id_active_only_and_client_user_id(rsps, api):
     query = {
         "pageIndex": "0",

@@ -7,18 +7,20 @@ SQLite the same calls take the executemany path).
 
 from __future__ import annotations
 
+import struct
 import threading
 
 import pytest
 from django.utils import timezone
 
-from apple.types import Assignment, User
+from apple.types import User
 from assignments.apple_records import (
     apple_users_prepare,
     apple_users_write,
     licenses_prepare_from_apple,
     licenses_write,
 )
+from assignments.bulk_sql import NO_PERSON, copy_binary_bigint_rows, licenses_copy_payload
 from assignments.models import AppleUser, License
 from sync.engine import Batch, SyncEngine
 from sync.models import SyncRun
@@ -29,7 +31,7 @@ PREFIX = "sk-test-"
 
 @pytest.mark.django_db(transaction=True)
 def test_batches_are_prepared_while_reading_and_written_by_the_writer_in_order():
-    """Outside a transaction, prepare runs on the reading thread, write on the writer."""
+    """Outside a transaction, prepare runs on the reading thread, write on the writers."""
     run = SyncRun.objects.create(
         token=VppTokenFactory(), state=SyncRun.State.RUNNING, trigger=SyncRun.Trigger.COMMAND
     )
@@ -48,7 +50,8 @@ def test_batches_are_prepared_while_reading_and_written_by_the_writer_in_order()
     engine._write_batches(iter(batches), prepare, write)
 
     assert prepared_on == [reader] * 5
-    assert [(pages, prepared) for _, pages, prepared in written] == [
+    # Two writers may finish in either order; each batch is written once, with its own rows.
+    assert sorted((pages, prepared) for _, pages, prepared in written) == [
         (n, [2 * n, 2 * n + 2]) for n in range(1, 6)
     ]
     assert all(thread is not reader for thread, _, _ in written)
@@ -161,5 +164,45 @@ def test_users_encoded_ahead_read_back_exactly_with_non_ascii_text():
     )
 
 
-def _assignment(ebook, client_user_id: str) -> Assignment:
-    return Assignment(ebook.adam_id, ebook.pricing_param, client_user_id, None)
+def _assignment(ebook, client_user_id: str) -> dict:
+    """An entry of Apple's assignments listing, as the sync reads it (JSON)."""
+    return {
+        "adamId": ebook.adam_id,
+        "pricingParam": ebook.pricing_param,
+        "clientUserId": client_user_id,
+    }
+
+
+def test_bigint_copy_rows_match_row_by_row_packing():
+    """The column-by-column layout gives the bytes PostgreSQL's binary rows are made of."""
+    columns = ([1, 2**40, 7], [3, 0, 2**63 - 1], [NO_PERSON, 5, 9])
+    expected = b"".join(
+        struct.pack("!hiqiqiq", 3, 8, a, 8, b, 8, c) for a, b, c in zip(*columns, strict=True)
+    )
+    assert copy_binary_bigint_rows(columns) == expected
+    assert licenses_copy_payload({}) == b""
+
+
+@pytest.mark.django_db
+def test_assignment_entries_with_values_of_the_wrong_type_are_skipped_not_fatal():
+    """The sync reads Apple's JSON as it comes: odd types are read as the typed client would."""
+    ebook = EBookFactory()
+    user = AppleUserFactory(token=ebook.token, person=None, client_user_id=f"{PREFIX}1")
+    entries = [
+        {"adamId": ["not", "hashable"], "clientUserId": f"{PREFIX}1"},
+        {"adamId": ebook.adam_id, "pricingParam": ebook.pricing_param, "clientUserId": 42},
+        {"adamId": ebook.adam_id, "pricingParam": {"odd": 1}, "clientUserId": f"{PREFIX}1"},
+        {"adamId": ebook.adam_id, "serialNumber": "C02X"},  # a device's license
+        _assignment(ebook, f"{PREFIX}1"),
+    ]
+
+    prepared = licenses_prepare_from_apple(
+        entries,
+        ebook_ids={(ebook.adam_id, ebook.pricing_param): ebook.pk},
+        user_ids={user.client_user_id: (user.pk, None)},
+        prefix=PREFIX,
+        copy_payload=True,
+    )
+
+    assert (prepared.counts.ours, prepared.counts.skipped) == (1, 4)
+    assert prepared.rows == {(ebook.pk, user.pk): None}

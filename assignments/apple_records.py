@@ -57,10 +57,21 @@ def apple_users_upsert(
     """
     return apple_users_write(
         token=token,
-        prepared=apple_users_prepare(users, prefix=prefix),
+        prepared=apple_users_prepare([_user_entry(user) for user in users], prefix=prefix),
         seen_at=seen_at,
         fresh=fresh,
     )
+
+
+def _user_entry(user: User) -> dict[str, Any]:
+    """A typed user back as the JSON object Apple sent (what apple_users_prepare reads)."""
+    return {
+        "clientUserId": user.client_user_id,
+        "status": user.status,
+        "email": user.email,
+        "inviteCode": user.invite_code,
+        "idHash": user.id_hash,
+    }
 
 
 @dataclass
@@ -73,31 +84,38 @@ class PreparedUsers:
 
 
 def apple_users_prepare(
-    users: Iterable[User], *, prefix: str, copy_payload: bool = False
+    entries: Iterable[Mapping[str, Any]], *, prefix: str, copy_payload: bool = False
 ) -> PreparedUsers:
     """The pure-Python half of apple_users_upsert: filter, rank, encrypt (and encode).
 
-    The sync runs it on its reading thread, so it overlaps the writer's wait on the database.
+    entries are Apple's JSON objects (the sync reads its listing as JSON, see _json_items);
+    a value that is not the string Apple documents reads as blank. The sync runs this on its
+    reading thread, so it overlaps the writer's wait on the database.
     """
     counts = PageCounts()
     encrypt = encrypter()  # raw SQL writes: encrypted here, as the model field does
     ours: dict[str, tuple[str, str, str, str, str]] = {}
-    for user in users:
-        if not user.client_user_id.startswith(prefix):
+    registered, associated = AppleUser.Status.REGISTERED, AppleUser.Status.ASSOCIATED
+    status_of, rank_of = APPLE_STATUS.get, _STATUS_RANK.get
+    for entry in entries:
+        get = entry.get
+        client_user_id = get("clientUserId")
+        if type(client_user_id) is not str or not client_user_id.startswith(prefix):
             counts.foreign += 1
             continue
         counts.ours += 1
-        status = APPLE_STATUS.get(user.status, AppleUser.Status.REGISTERED)
-        current = ours.get(user.client_user_id)
-        if current is not None and _STATUS_RANK.get(current[2], 0) >= _STATUS_RANK.get(status, 0):
+        status = get("status")
+        status = status_of(status, registered) if type(status) is str else registered
+        current = ours.get(client_user_id)
+        if current is not None and rank_of(current[2], 0) >= rank_of(status, 0):
             continue
-        invite = user.invite_code if status != AppleUser.Status.ASSOCIATED else ""
-        ours[user.client_user_id] = (
-            user.client_user_id,
-            (user.email or "")[:254],
+        invite, email, id_hash = get("inviteCode"), get("email"), get("idHash")
+        ours[client_user_id] = (
+            client_user_id,
+            email[:254] if type(email) is str else "",
             status,
-            encrypt(invite) if invite else "",
-            (user.id_hash or "")[:200],
+            encrypt(invite) if invite and type(invite) is str and status != associated else "",
+            id_hash[:200] if type(id_hash) is str else "",
         )
     rows = list(ours.values())
     payload = copy_binary_text_rows(rows) if copy_payload else None

@@ -201,7 +201,8 @@ class SyncEngine:
     def _users(self, *, full: bool) -> None:
         self._phase(Phase.USERS)
         since = None if full else self.cursor.users_version_id or None
-        paged, full = self._versioned(self.client.users, since, full_kwargs={"active_only": True})
+        listing = functools.partial(self.client.users, as_json=True)  # see _json_items
+        paged, full = self._versioned(listing, since, full_kwargs={"active_only": True})
         # A token's first full run inserts without ON CONFLICT until a row exists after all.
         fresh = full and not apple_users_exist(token_id=self.token.pk)
         copy_payload = connection.vendor == "postgresql"

@@ -13,7 +13,6 @@ import threading
 import pytest
 from django.utils import timezone
 
-from apple.types import User
 from assignments.apple_records import (
     apple_users_prepare,
     apple_users_write,
@@ -142,11 +141,22 @@ def test_a_user_resolved_by_the_writer_meanwhile_is_not_staged_twice():
 @pytest.mark.django_db
 def test_users_encoded_ahead_read_back_exactly_with_non_ascii_text():
     token = VppTokenFactory()
-    users = [
-        User(f"{PREFIX}1", "Registered", email="zoë@école.example", invite_code="INV-ü-1"),
-        User(f"{PREFIX}2", "Associated", email="", id_hash="h" * 300, invite_code="gone"),
-        User(f"{PREFIX}1", "Retired", email="older@example.com"),  # the live entry wins
-        User("other-product-1", "Registered"),
+    users = [  # Apple's JSON objects, as the sync reads them
+        {
+            "clientUserId": f"{PREFIX}1",
+            "status": "Registered",
+            "email": "zoë@école.example",
+            "inviteCode": "INV-ü-1",
+        },
+        {
+            "clientUserId": f"{PREFIX}2",
+            "status": "Associated",
+            "email": "",
+            "idHash": "h" * 300,
+            "inviteCode": "gone",
+        },
+        {"clientUserId": f"{PREFIX}1", "status": "Retired", "email": "older@example.com"},
+        {"clientUserId": "other-product-1", "status": "Registered"},
     ]
 
     prepared = apple_users_prepare(users, prefix=PREFIX, copy_payload=True)
@@ -206,3 +216,20 @@ def test_assignment_entries_with_values_of_the_wrong_type_are_skipped_not_fatal(
 
     assert (prepared.counts.ours, prepared.counts.skipped) == (1, 4)
     assert prepared.rows == {(ebook.pk, user.pk): None}
+
+
+@pytest.mark.django_db
+def test_user_entries_with_values_of_the_wrong_type_read_as_blank():
+    token = VppTokenFactory()
+    users = [
+        {"clientUserId": 12345, "status": "Registered"},  # not ours: no prefix
+        {"clientUserId": f"{PREFIX}odd", "status": ["?"], "email": 7, "inviteCode": {"x": 1}},
+        {"clientUserId": f"{PREFIX}ok", "status": "Associated", "idHash": None},
+    ]
+
+    prepared = apple_users_prepare(users, prefix=PREFIX, copy_payload=True)
+    counts = apple_users_write(token=token, prepared=prepared, seen_at=timezone.now())
+
+    assert (counts.ours, counts.foreign) == (2, 1)
+    odd = AppleUser.objects.get(token=token, client_user_id=f"{PREFIX}odd")
+    assert (odd.status, odd.email, odd.invite_code) == (AppleUser.Status.REGISTERED, "", "")

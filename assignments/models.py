@@ -128,8 +128,14 @@ class AppleUser(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # Indexed below only where set (apple_user_person).
     person = models.ForeignKey(
-        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="apple_users"
+        Person,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="apple_users",
+        db_index=False,
     )
     client_user_id = models.CharField(max_length=100)
     email = models.CharField(max_length=254, blank=True)
@@ -188,6 +194,12 @@ class AppleUser(models.Model):
             # re-imported person to the Apple user a deletion left behind (email = … AND person
             # IS NULL). One index for both: the sync writes 300,000 of these rows.
             models.Index(fields=("email",), name="apple_user_email"),
+            # Only the users linked to a person: no query looks for the unlinked ones by
+            # person, and a first sync adopting a token's existing Apple users (300,000 with no
+            # person yet) would otherwise write an entry for each.
+            models.Index(
+                fields=("person",), condition=Q(person__isnull=False), name="apple_user_person"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -267,7 +279,13 @@ class License(models.Model):
         # which writes assigned licenses that are not kept, barely touches them.
         indexes = [
             models.Index(fields=("ebook", "state"), name="license_ebook_state"),
-            models.Index(fields=("person", "state"), name="license_person_state"),
+            # Only licenses of a person, as apple_user_person: those of unlinked Apple users
+            # are found by their Apple user or book, never by "no person".
+            models.Index(
+                fields=("person", "state"),
+                condition=Q(person__isnull=False),
+                name="license_person_state",
+            ),
             # The license list filtered by token, newest first.
             models.Index(fields=("token", "id"), name="license_token_id"),
             # Filters by state (and their counts): pending, waiting, failed... never 'assigned'.

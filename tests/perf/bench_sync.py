@@ -3,6 +3,7 @@
 Seeds a simulator (its own process, like Apple) with books=2000, users=300000 (10,000 of them
 another product's) and assignments=1000000, then measures in one run:
   (a) the limit: the client alone reading and parsing every page, no database;
+  (a2) the same read as JSON objects, the leaner read the sync itself does;
   (b) a full sync;  (c) an incremental sync with no change;  (d) one after 1,000 new assignments.
 Uses DATABASE_URL's server (a throwaway `<name>_bench` database) or a fresh SQLite file.
 The last line is machine-readable.
@@ -70,6 +71,25 @@ class HookTimer:
         return taken
 
 
+def read_all(client, simulator, pg_name, *, as_json: bool):
+    """Every page of the three listings the sync reads: (seconds, rows, per listing, cpu)."""
+    started = time.perf_counter()
+    rows = 0
+    listing_s = {}
+    with CpuMeter(database=pg_name, helper_pid=simulator.pid) as cpu:
+        listings = {
+            "books": client.assets(product_type="Book", parallel=5),
+            "users": client.users(active_only=True, parallel=5, as_json=as_json),
+            "assignments": client.assignments(parallel=5, as_json=as_json),
+        }
+        for name, paged in listings.items():
+            listing_started = time.perf_counter()
+            for page in paged.pages():
+                rows += len(page)
+            listing_s[name] = time.perf_counter() - listing_started
+    return time.perf_counter() - started, rows, listing_s, cpu
+
+
 def main() -> None:
     import requests
 
@@ -108,29 +128,20 @@ def main() -> None:
                 file_bytes=content.encode(), apple_id="bench@example.org", account_type="education"
             )
 
-            # (a) the limit: the client alone, every page, no database.
+            # (a) the limit: the client alone, every page, no database. The sync reads users
+            # and assignments as JSON objects (as_json), so (a2) times that leaner read too:
+            # the ratio against it says what the sync costs beyond the very same reading.
             client = client_for_token(token)
-            t0 = time.perf_counter()
-            rows = 0
-            with CpuMeter(database=pg_name, helper_pid=simulator.pid) as cpu:
-                listings = {
-                    "books": client.assets(product_type="Book", parallel=5),
-                    "users": client.users(active_only=True, parallel=5),
-                    "assignments": client.assignments(parallel=5),
-                }
-                listing_s = {}
-                for name, paged in listings.items():
-                    listing_started = time.perf_counter()
-                    for page in paged.pages():
-                        rows += len(page)
-                    listing_s[name] = time.perf_counter() - listing_started
-            limit_s = time.perf_counter() - t0
+            limit_s, rows, listing_s, cpu = read_all(client, simulator, pg_name, as_json=False)
             report("(a) limit: client only", limit_s, rows, client.request_count, cpu)
             # Beside the sync's "phase … took" log lines: which phase is far from its listing.
             print(
                 f"{'':<4}of which " + ", ".join(f"{n} {s:.2f} s" for n, s in listing_s.items()),
                 flush=True,
             )
+            client = client_for_token(token)
+            json_s, rows, listing_s, cpu = read_all(client, simulator, pg_name, as_json=True)
+            report("(a2) client only, as JSON", json_s, rows, client.request_count, cpu)
 
             def timed_sync(label: str, *, full: bool) -> tuple[float, SyncRun, CpuMeter]:
                 run = sync_request(
@@ -167,12 +178,14 @@ def main() -> None:
         drop_database(pg_name)
     ratio = full_s / limit_s
     ratio_own = full_own_s / limit_s
+    ratio_json = full_s / json_s
     print(
         f"ratio full/limit = {ratio:.2f}, without the after-sync hook {ratio_own:.2f} "
         "(target <= 1.5)"
     )
     print(
         f"bench_sync ratio={ratio:.2f} full_s={full_s:.2f} limit_s={limit_s:.2f} "
+        f"ratio_json={ratio_json:.2f} limit_json_s={json_s:.2f} "
         f"rss_mb={peak_rss_mb():.0f} nochange_s={nochange_s:.2f} "
         f"nochange_requests={nochange.apple_requests} delta_s={delta_s:.2f} "
         f"full_cpu_python_s={full_cpu.python_s:.1f} full_cpu_db_s={full_cpu.database_s:.1f} "

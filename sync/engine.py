@@ -459,9 +459,9 @@ class _PipelineStats:
     """Seconds of a reader/writer pipeline: CPU of each thread, and each side's wait."""
 
     reader_cpu: float = 0.0
-    reader_blocked: float = 0.0  # on a full queue: the writer is the bottleneck
-    writer_cpu: float = 0.0
-    writer_idle: float = 0.0  # on an empty queue: reading (Apple, preparing) is
+    reader_blocked: float = 0.0  # on a full queue: the writers are the bottleneck
+    writer_cpu: float = 0.0  # the writers' summed
+    writer_idle: float = 0.0  # on an empty queue, summed: reading (Apple, preparing) is
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def timed(self, name: str, call: Callable, *args):
@@ -478,7 +478,7 @@ class _PipelineStats:
     def __str__(self) -> str:
         return (
             f"reader CPU {self.reader_cpu:.2f} s, waited {self.reader_blocked:.2f} s; "
-            f"writer CPU {self.writer_cpu:.2f} s, idle {self.writer_idle:.2f} s"
+            f"writers CPU {self.writer_cpu:.2f} s, idle {self.writer_idle:.2f} s (summed)"
         )
 
 

@@ -57,6 +57,26 @@ def test_batches_are_prepared_while_reading_and_written_by_the_writer_in_order()
 
 
 @pytest.mark.django_db(transaction=True)
+def test_two_batches_are_written_side_by_side():
+    """WRITERS connections: one writer's batch is in the database while the other's waits
+    for its turn on the GIL (a barrier both writes must reach at once)."""
+    run = SyncRun.objects.create(
+        token=VppTokenFactory(), state=SyncRun.State.RUNNING, trigger=SyncRun.Trigger.COMMAND
+    )
+    engine = SyncEngine(run, client=object())
+    both_writing = threading.Barrier(2, timeout=10)
+    writers = set()
+
+    def write(batch: Batch, prepared: list) -> None:
+        writers.add(threading.current_thread())
+        both_writing.wait()  # BrokenBarrierError (raised by _write_batches) with one writer
+
+    engine._write_batches(iter([Batch(rows=[1]), Batch(rows=[2])]), lambda b: b.rows, write)
+
+    assert len(writers) == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_writer_failure_stops_the_reading_and_is_raised():
     run = SyncRun.objects.create(
         token=VppTokenFactory(), state=SyncRun.State.RUNNING, trigger=SyncRun.Trigger.COMMAND

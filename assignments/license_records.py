@@ -84,7 +84,8 @@ def _live_users_pg(token: VppToken, person_ids: Sequence[int]) -> dict[int, User
     users, people = AppleUser._meta.db_table, Person._meta.db_table
     invite_code = AppleUser._meta.get_field("invite_code")
     with bulk_sql._binary_cursor() as cursor:
-        cursor.execute(
+        rows = bulk_sql.probes_execute(
+            cursor,
             "SELECT u.id, u.person_id, u.token_id, u.client_user_id, u.status, u.email, "  # noqa: S608
             "u.invite_code, u.invitation_sent_at, coalesce(p.managed_apple_id, ''), u.event_id, "
             "u.invitation_mail FROM unnest(%b::bigint[]) AS t(person_id) "
@@ -97,7 +98,7 @@ def _live_users_pg(token: VppToken, person_ids: Sequence[int]) -> dict[int, User
             [list(person_ids), token.pk],
         )
         found: dict[int, UserRow] = {}
-        for values in cursor.fetchall():
+        for values in rows:
             code = invite_code.from_db_value(values[6], None, connection)  # stored encrypted
             row = UserRow(*values[:6], code, *values[7:])
             found[row.person_id] = row
@@ -149,7 +150,8 @@ def _apple_users_make(
     users, people = AppleUser._meta.db_table, Person._meta.db_table
     client_ids = [f"{prefix}{uuid.uuid4().hex}" for _ in person_ids]
     with bulk_sql._binary_cursor() as cursor:
-        cursor.execute(
+        rows = bulk_sql.probes_execute(
+            cursor,
             # The people by primary-key probes (see bulk_sql's _PROBE; joined plainly, both
             # reads of them were sequential scans of every person), read once for both uses.
             "WITH source AS (SELECT p.id, t.c, p.email, coalesce(p.managed_apple_id, '') AS m "  # noqa: S608
@@ -168,13 +170,21 @@ def _apple_users_make(
             person_id: UserRow(
                 pk, person_id, token.pk, cuid, Status.PENDING, email, "", None, managed, "", ""
             )
-            for pk, person_id, cuid, email, managed in cursor.fetchall()
+            for pk, person_id, cuid, email, managed in rows
         }
 
 
-def apple_users_registration_sent(*, token: VppToken, events: Iterable) -> None:
-    """Remember which Apple event registers each user (one statement for all the events)."""
-    rows = [(cuid, event.event_id) for event in events for cuid in event.client_user_ids]
+def apple_users_registration_sent(
+    *, token: VppToken, events: Iterable, users: Sequence[UserRow]
+) -> None:
+    """Remember which Apple event registers each of the users sent (one statement)."""
+    ids = {u.client_user_id: u.pk for u in users}
+    rows = [
+        (ids[cuid], event.event_id)
+        for event in events
+        for cuid in event.client_user_ids
+        if cuid in ids
+    ]
     bulk_sql.apple_users_event_set(token_id=token.pk, rows=rows)
 
 
@@ -358,7 +368,8 @@ def _required_of(ebook_id: int, person_ids: Sequence[int]) -> list[int]:
     """The people for whom the book is Required."""
     if connection.vendor == "postgresql":  # one binary array, not thousands of literals
         with bulk_sql._binary_cursor() as cursor:
-            cursor.execute(
+            rows = bulk_sql.probes_execute(
+                cursor,
                 # A probe of the unique (person, ebook) index per person (see bulk_sql's
                 # _PROBE): with = ANY the planner read all the book's offers, 30 ms an event.
                 "SELECT o.person_id FROM unnest(%b::bigint[]) AS t(p) CROSS JOIN LATERAL "  # noqa: S608
@@ -366,7 +377,7 @@ def _required_of(ebook_id: int, person_ids: Sequence[int]) -> list[int]:
                 "WHERE person_id = t.p AND ebook_id = %s LIMIT 1) AS o WHERE o.intent = 'required'",
                 [list(person_ids), ebook_id],
             )
-            return [person_id for (person_id,) in cursor.fetchall()]
+            return [person_id for (person_id,) in rows]
     return [
         person_id
         for part in _chunks(person_ids)

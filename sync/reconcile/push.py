@@ -444,7 +444,7 @@ class Push:
         except AppleError as error:
             events = list(error.partial_events)
             self._events_record(events, AppleEvent.Kind.USERS)
-            records.apple_users_registration_sent(token=self.token, events=events)
+            records.apple_users_registration_sent(token=self.token, events=events, users=users)
             if isinstance(error, AuthError | ClaimedElsewhereError) or _maybe_queued(error):
                 raise  # users Apple may have made show up in the next users read
             sent = {cid for event in events for cid in event.client_user_ids}
@@ -457,7 +457,7 @@ class Push:
             )
             raise
         self._events_record(events, AppleEvent.Kind.USERS)
-        records.apple_users_registration_sent(token=self.token, events=events)
+        records.apple_users_registration_sent(token=self.token, events=events, users=users)
         self._add(users_registered=sum(len(e.client_user_ids) for e in events))
 
     def _events_record(self, events: list[EventRef], kind: str) -> None:

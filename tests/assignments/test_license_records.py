@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import connection
 
+from apple.types import EventRef
+from assignments import bulk_sql
 from assignments import license_records as records
-from assignments.models import AppleUser, BookOffer, InstallRequest, License
+from assignments.models import AppleUser, BookOffer, InstallRequest, License, Person
 from tests.factories import DeviceFactory, EBookFactory, LicenseFactory, PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +89,103 @@ def test_event_outcome_names_what_it_assigned_and_installs_only_required_books(e
         token=ebook.token, event_id="ev-1", failed=failed, at=rows[0].updated_at
     )
     assert again == (0, [])  # applied twice, nothing moves
+
+
+def test_event_ids_go_to_the_named_pending_licenses_only(ebook):
+    other = EBookFactory(token=ebook.token)
+    pending = LicenseFactory(ebook=ebook, state=License.State.PENDING)
+    held = LicenseFactory(ebook=ebook, state=License.State.ASSIGNED, event_id="ev-old")
+    same_user_other_book = LicenseFactory(
+        ebook=other, apple_user=pending.apple_user, state=License.State.PENDING
+    )
+    records.licenses_event_sent(
+        rows=[(ebook.pk, pending.apple_user_id, "ev-1"), (ebook.pk, held.apple_user_id, "ev-1")]
+    )
+    events = dict(License.objects.values_list("pk", "event_id"))
+    assert events == {pending.pk: "ev-1", held.pk: "ev-old", same_user_other_book.pk: ""}
+
+
+def test_registration_events_go_to_the_tokens_own_users(ebook):
+    mine = AppleUser.objects.create(token=ebook.token, person=PersonFactory(), client_user_id="c1")
+    theirs = AppleUser.objects.create(
+        token=EBookFactory().token, person=PersonFactory(), client_user_id="c1", error="old"
+    )
+    records.apple_users_registration_sent(
+        token=ebook.token,
+        events=[EventRef(event_id="ev-u", client_user_ids=("c1", "c2"))],
+        users=records.apple_users_prepare(
+            token=ebook.token, person_ids=[mine.person_id], prefix="c"
+        ).values(),
+    )
+    mine.refresh_from_db(), theirs.refresh_from_db()
+    assert (mine.event_id, theirs.event_id, theirs.error) == ("ev-u", "", "old")
+
+
+def test_required_books_are_found_per_person(ebook):
+    required, available, elsewhere = PersonFactory(), PersonFactory(), PersonFactory()
+    BookOffer.objects.create(person=required, ebook=ebook, intent="required")
+    BookOffer.objects.create(person=available, ebook=ebook, intent="available")
+    BookOffer.objects.create(person=elsewhere, ebook=EBookFactory(), intent="required")
+    people = [required.pk, available.pk, elsewhere.pk]
+    assert records._required_of(ebook.pk, people) == [required.pk]
+
+
+@pytest.fixture
+def plans(monkeypatch):
+    """The PostgreSQL plan of every statement the reconciler's binary cursor runs."""
+    seen: list[str] = []
+    make_cursor = bulk_sql._binary_cursor
+
+    class Explaining(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            if not query.startswith(("SET", "SELECT set_config")):
+                super().execute(f"EXPLAIN {query}", params)
+                seen.append("\n".join(row[0] for row in self.fetchall()))
+            return super().execute(query, params, **kwargs)
+
+    def explaining_cursor():
+        return Explaining(make_cursor().connection)
+
+    monkeypatch.setattr(bulk_sql, "_binary_cursor", explaining_cursor)
+    return seen
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_writes_by_key_probe_unique_indexes_whatever_the_statistics_say(ebook, plans):
+    """Right after a batch is inserted the statistics describe an older table, here one with no
+    pending license. The statements must not trust them (see bulk_sql's _PROBE)."""
+    token = ebook.token
+    people = Person.objects.bulk_create(
+        [Person(email=f"p{i}@example.org") for i in range(3000)], batch_size=1000
+    )
+    users = AppleUser.objects.bulk_create(
+        [AppleUser(token=token, person=p, client_user_id=f"c{p.pk}") for p in people]
+    )
+    License.objects.bulk_create(
+        [
+            License(token=token, ebook=ebook, apple_user=u, person_id=u.person_id, state="assigned")
+            for u in users[:2000]
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE assignments_license; ANALYZE assignments_appleuser")
+    fresh = users[2000:]
+    License.objects.bulk_create(
+        [License(token=token, ebook=ebook, apple_user=u, person_id=u.person_id) for u in fresh]
+    )
+    records.licenses_event_sent(rows=[(ebook.pk, u.pk, "ev-1") for u in fresh])
+    rows = records.apple_users_prepare(
+        token=token, person_ids=[u.person_id for u in fresh], prefix="x"
+    ).values()
+    records.apple_users_registration_sent(
+        token=token,
+        events=[EventRef(event_id="ev-u", client_user_ids=tuple(u.client_user_id for u in fresh))],
+        users=list(rows),
+    )
+    records._required_of(ebook.pk, [u.person_id for u in fresh])
+    license_set, _, users_set, _ = plans  # and the reads of users and of Required offers
+    assert "license_unique" in license_set
+    assert "assignments_appleuser_pkey" in users_set
+    for plan in plans:  # per-row index probes (any index of the key's leading column will do)
+        assert not any(scan in plan for scan in ("Seq Scan", "Bitmap", "Hash")), plan
+    assert License.objects.filter(event_id="ev-1").count() == 1000

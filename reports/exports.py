@@ -10,7 +10,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -266,7 +266,21 @@ def queryset_rows(queryset, columns: tuple[tuple[str, str], ...]) -> Iterator[tu
     # Inside a transaction: outside one, PostgreSQL's server-side cursor is declared WITH HOLD
     # and copies the whole result before the first row comes back.
     with transaction.atomic(using=rows.db):
+        _plan_for_every_row(rows.db)
         yield from rows.iterator(chunk_size=CHUNK)
+
+
+def _plan_for_every_row(using: str) -> None:
+    """Plan the export's cursor to read every row, not to return its first rows quickly.
+
+    PostgreSQL plans a cursor for the first tenth of its rows (cursor_tuple_fraction) and
+    walked the licenses' primary key backwards to skip the sort of a book's 500 licenses:
+    513 ms instead of 7 ms on the district. An export always reads to the end.
+    """
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
 
 
 def queryset_converters(model, columns: tuple[tuple[str, str], ...]) -> list:

@@ -143,3 +143,21 @@ def test_unknown_or_unexportable_lists_are_not_found(viewer_client):
 def test_bad_filters_get_a_clear_answer_not_a_500(viewer_client):
     response = _export(viewer_client, "assignments", "license", "assigned_at__gte=not-a-date")
     assert response.status_code == 400
+
+
+def test_export_cursors_are_planned_to_read_every_row():
+    """A cursor planned for its first rows walked a million licenses' primary key backwards
+    to skip sorting one book's 500 (PostgreSQL's cursor_tuple_fraction)."""
+    from django.db import connection
+
+    from reports.exports import queryset_rows
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL planner setting")
+    LicenseFactory.create_batch(2)
+    rows = queryset_rows(License.objects.order_by("-pk"), (("State", "state"),))
+    next(rows)  # the cursor is open: the export's transaction is under way
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW cursor_tuple_fraction")
+        assert cursor.fetchone()[0] == "1"
+    rows.close()

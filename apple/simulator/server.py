@@ -118,6 +118,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         sim = self.server.sim
+        with sim.lock:
+            sim.requests_in_flight += 1
+        try:
+            self._answer(sim, method)
+        finally:
+            with sim.lock:
+                sim.requests_in_flight -= 1
+
+    def _answer(self, sim: Simulator, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}

@@ -50,6 +50,9 @@ class Simulator:
         self.event_delay = event_delay
         self.limits: dict[str, int] = {**DEFAULT_LIMITS, **(limits or {})}
         self.faults = FaultSet(random.Random(fault_seed))  # noqa: S311 - not crypto
+        # Requests being answered now: a test that kills a client waits for the ones it left
+        # in flight, as Apple would finish them, before it lets minutes pass.
+        self.requests_in_flight = 0
         if faults:
             self.set_faults(faults)
         self.save_debounce = save_debounce

@@ -23,6 +23,9 @@ def test_sqlite_uses_wal_normal_sync_and_a_busy_timeout():
         assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert cursor.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+        # The sync's writer keeps its batches' index pages cached and checkpoints seldom.
+        assert cursor.execute("PRAGMA cache_size").fetchone()[0] == -32768
+        assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16384
     assert connection.transaction_mode == "IMMEDIATE"
 
 

@@ -100,7 +100,7 @@ def apple_users_prepare(
     for entry in entries:
         get = entry.get
         client_user_id = get("clientUserId")
-        if type(client_user_id) is not str or not client_user_id.startswith(prefix):
+        if not _ours(client_user_id, prefix):
             counts.foreign += 1
             continue
         counts.ours += 1
@@ -112,14 +112,31 @@ def apple_users_prepare(
         invite, email, id_hash = get("inviteCode"), get("email"), get("idHash")
         ours[client_user_id] = (
             client_user_id,
-            email[:254] if type(email) is str else "",
+            _text(email)[:254],
             status,
             encrypt(invite) if invite and type(invite) is str and status != associated else "",
-            id_hash[:200] if type(id_hash) is str else "",
+            _text(id_hash)[:200],
         )
     rows = list(ours.values())
     payload = copy_binary_text_rows(rows) if copy_payload else None
     return PreparedUsers(counts, rows, payload)
+
+
+def _ours(client_user_id: Any, prefix: str) -> bool:
+    """A clientUserId this installation made: ours carry its prefix and hex digits, never a
+    NUL (which PostgreSQL cannot store: one such entry would fail the whole batch)."""
+    return (
+        type(client_user_id) is str
+        and client_user_id.startswith(prefix)
+        and "\x00" not in client_user_id
+    )
+
+
+def _text(value: Any) -> str:
+    """Apple's text as stored: blank unless a string, without NUL (PostgreSQL refuses it)."""
+    if type(value) is not str:
+        return ""
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
 def apple_users_write(
@@ -193,7 +210,10 @@ def licenses_prepare_from_apple(
         elif not ours:
             foreign += 1
         elif (user := user_of(client_user_id)) is None:
-            unknown.append((ebook_id, client_user_id))
+            if "\x00" in client_user_id:  # not an id we made (see _ours)
+                foreign += 1
+            else:
+                unknown.append((ebook_id, client_user_id))
         else:
             rows[(ebook_id, user[0])] = user[1]
     counts.skipped, counts.foreign, counts.ours = skipped, foreign, seen - skipped - foreign

@@ -253,3 +253,44 @@ def test_user_entries_with_values_of_the_wrong_type_read_as_blank():
     assert (counts.ours, counts.foreign) == (2, 1)
     odd = AppleUser.objects.get(token=token, client_user_id=f"{PREFIX}odd")
     assert (odd.status, odd.email, odd.invite_code) == (AppleUser.Status.REGISTERED, "", "")
+
+
+@pytest.mark.django_db
+def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_with_one_is_not_ours():
+    """PostgreSQL stores no NUL: one such user or license in Apple's listing failed the whole
+    batch (and so the sync). Text loses the NUL; an id with one is not an id we made."""
+    ebook = EBookFactory()
+    token = ebook.token
+    users = [
+        {"clientUserId": f"{PREFIX}ok", "status": "Associated", "email": "a\x00@b.example"},
+        {"clientUserId": f"{PREFIX}ok2", "status": "Registered", "idHash": "h\x00sh"},
+        {"clientUserId": f"{PREFIX}b\x00d", "status": "Associated"},
+    ]
+
+    counts = apple_users_write(
+        token=token,
+        prepared=apple_users_prepare(users, prefix=PREFIX, copy_payload=True),
+        seen_at=timezone.now(),
+    )
+
+    assert (counts.ours, counts.foreign) == (2, 1)
+    stored = dict(AppleUser.objects.values_list("client_user_id", "email"))
+    assert stored == {f"{PREFIX}ok": "a@b.example", f"{PREFIX}ok2": ""}
+    assert AppleUser.objects.get(client_user_id=f"{PREFIX}ok2").id_hash == "hsh"
+
+    user = AppleUser.objects.get(client_user_id=f"{PREFIX}ok")
+    prepared = licenses_prepare_from_apple(
+        [_assignment(ebook, f"{PREFIX}ok"), _assignment(ebook, f"{PREFIX}b\x00d")],
+        ebook_ids={(ebook.adam_id, ebook.pricing_param): ebook.pk},
+        user_ids={user.client_user_id: (user.pk, None)},
+        prefix=PREFIX,
+        copy_payload=True,
+    )
+    assert prepared.unknown == []  # never made into an Apple user by the writer
+    counts = licenses_write(
+        token=token, prepared=prepared, user_ids={}, seen_at=timezone.now(), check=True
+    )
+    assert (counts.ours, counts.foreign, counts.orphans) == (1, 1, 0)
+    assert list(License.objects.values_list("apple_user__client_user_id", flat=True)) == [
+        f"{PREFIX}ok"
+    ]

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from tokens.checks import token_key_check
-from tokens.crypto import TokenKeyError, decrypt, encrypt, reencrypt
+from tokens.crypto import TokenKeyError, decrypt, encrypt, encrypter, reencrypt
 
 SECRET = "ZXhhbXBsZS10b2tlbi1jb250ZW50"
 
@@ -30,6 +30,15 @@ def test_rotation_reads_old_ciphertext_and_rewrites_it_with_the_new_key():
         assert decrypt(rotated) == SECRET
         with pytest.raises(TokenKeyError, match="removed too soon"):
             decrypt(ciphertext)
+
+
+def test_bulk_encryption_uses_the_newest_key():
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(VPP_TOKEN_KEY=f"{new},{old}"):
+        ciphertext = encrypter()(SECRET)
+    assert SECRET not in ciphertext
+    with override_settings(VPP_TOKEN_KEY=new):
+        assert decrypt(ciphertext) == SECRET
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from apple.types import Assignment, User
 from assignments.bulk_sql import (
     apple_user_ids_resolve,
     apple_users_upsert_rows,
-    copy_binary_text_rows,
     licenses_assigned_upsert,
     licenses_copy_payload,
 )
@@ -80,13 +79,10 @@ class PreparedUsers:
 
     counts: PageCounts
     rows: list[tuple[str, str, str, str, str]]  # apple_users_upsert_rows's rows
-    copy_payload: bytes | None  # the same rows as binary COPY data (PostgreSQL)
 
 
-def apple_users_prepare(
-    entries: Iterable[Mapping[str, Any]], *, prefix: str, copy_payload: bool = False
-) -> PreparedUsers:
-    """The pure-Python half of apple_users_upsert: filter, rank, encrypt (and encode).
+def apple_users_prepare(entries: Iterable[Mapping[str, Any]], *, prefix: str) -> PreparedUsers:
+    """The pure-Python half of apple_users_upsert: filter, rank, encrypt.
 
     entries are Apple's JSON objects (the sync reads its listing as JSON, see _json_items);
     a value that is not the string Apple documents reads as blank. The sync runs this on its
@@ -117,9 +113,7 @@ def apple_users_prepare(
             encrypt(invite) if invite and type(invite) is str and status != associated else "",
             _text(id_hash)[:200],
         )
-    rows = list(ours.values())
-    payload = copy_binary_text_rows(rows) if copy_payload else None
-    return PreparedUsers(counts, rows, payload)
+    return PreparedUsers(counts, list(ours.values()))
 
 
 def _ours(client_user_id: Any, prefix: str) -> bool:
@@ -149,7 +143,6 @@ def apple_users_write(
         rows=prepared.rows,
         seen_at=seen_at,
         fresh=fresh,
-        copy_payload=prepared.copy_payload,
     )
     return counts
 

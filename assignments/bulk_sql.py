@@ -186,19 +186,6 @@ def _fill_column(data: bytearray, offset: int, width: int, packed: bytes, size: 
         data[offset + byte :: width] = packed[byte::size]
 
 
-def copy_binary_text_rows(rows: Sequence[Sequence[str]]) -> bytes:
-    """Rows of text columns as binary COPY rows (no signature nor trailer)."""
-    parts: list[bytes] = []
-    add, length = parts.append, _field_length
-    for row in rows:
-        add(_field_count(len(row)))
-        for value in row:
-            data = value.encode()
-            add(length(len(data)))
-            add(data)
-    return b"".join(parts)
-
-
 class LicensesWritten(NamedTuple):
     orphans: int | None  # staged rows that point at nothing (None: not checked)
     fresh_conflict: bool  # plain inserts met an existing license and the upsert took over
@@ -365,11 +352,8 @@ def apple_users_upsert_rows(
     rows: Sequence[tuple[str, str, str, str, str]],
     seen_at: datetime,
     fresh: bool = False,
-    copy_payload: bytes | None = None,
 ) -> bool:
     """(client_user_id, email, status, invite_code, id_hash) rows, inserted or refreshed.
-
-    copy_payload: the same rows already encoded by copy_binary_text_rows (PostgreSQL).
 
     fresh (the token had no Apple users when the run began): a plain INSERT first (_insert);
     returns whether it met an existing row.
@@ -394,16 +378,19 @@ def apple_users_upsert_rows(
     with transaction.atomic(), _binary_cursor() if postgresql else connection.cursor() as cursor:
         # Staged in an index-free temporary table, then one INSERT … SELECT: on SQLite half the
         # CPU of an upsert per row; on PostgreSQL a binary COPY costs an eighth of the Python
-        # that binding five text arrays did (psycopg dumps array elements one by one).
+        # that binding five text arrays did (psycopg dumps array elements one by one). Its rows
+        # are encoded by psycopg's C writer: a third of the time of our own Python encoder
+        # (0.11 against 0.37 s for 300,000 users), where bigint licenses are the other way
+        # round (licenses_copy_payload).
         if postgresql:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "
                 "(c text, e text, s text, i text, h text) ON COMMIT DELETE ROWS"
             )
-            if copy_payload is None:
-                copy_payload = copy_binary_text_rows(rows)
             with cursor.copy(f"COPY {_USER_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(COPY_SIGNATURE + copy_payload + COPY_TRAILER)
+                copy.set_types(["text"] * 5)
+                for row in rows:
+                    copy.write_row(row)
         else:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_USER_STAGE} "

@@ -4,7 +4,7 @@ Pages are gathered into batches of about 10,000 rows (or half a second's worth),
 in one transaction together with the run's progress and counters, so a run killed at any point
 loses at most the batches in hand; every write is an upsert, so the next run converges to the
 same state. The client reads ahead up to Apple's limit of five pages in parallel; this thread
-prepares each batch in Python (filtering, id mapping, encryption, the COPY data) while two
+prepares each batch in Python (filtering, id mapping, encryption, the licenses' COPY data) while two
 writer threads, each with its own connection, stream the previous ones and wait on the
 database (see WRITERS). (Measured: a deeper queue did not help.)
 
@@ -205,10 +205,9 @@ class SyncEngine:
         paged, full = self._versioned(listing, since, full_kwargs={"active_only": True})
         # A token's first full run inserts without ON CONFLICT until a row exists after all.
         fresh = full and not apple_users_exist(token_id=self.token.pk)
-        copy_payload = connection.vendor == "postgresql"
 
         def prepare(batch: Batch):
-            return apple_users_prepare(batch.rows, prefix=self.prefix, copy_payload=copy_payload)
+            return apple_users_prepare(batch.rows, prefix=self.prefix)
 
         def write(batch: Batch, prepared) -> None:
             nonlocal fresh
@@ -325,7 +324,7 @@ class SyncEngine:
         in WRITERS writer threads pipelined behind it (in any order).
 
         prepare is the batch's pure-Python work (filtering, mapping, encrypting, encoding the
-        COPY data); the writer only streams it and waits on the database, which releases the
+        licenses' COPY data); the writer streams it and waits on the database, which releases the
         GIL, so the two overlap instead of queuing behind each other in the writer.
         Each writer has its own connection, so it cannot see the caller's uncommitted rows:
         inside a transaction (tests) this thread writes alone. A writer's error (RunAbandoned

@@ -159,7 +159,7 @@ def test_a_user_resolved_by_the_writer_meanwhile_is_not_staged_twice():
 
 
 @pytest.mark.django_db
-def test_users_encoded_ahead_read_back_exactly_with_non_ascii_text():
+def test_users_copied_read_back_exactly_with_non_ascii_text():
     token = VppTokenFactory()
     users = [  # Apple's JSON objects, as the sync reads them
         {
@@ -179,8 +179,7 @@ def test_users_encoded_ahead_read_back_exactly_with_non_ascii_text():
         {"clientUserId": "other-product-1", "status": "Registered"},
     ]
 
-    prepared = apple_users_prepare(users, prefix=PREFIX, copy_payload=True)
-    assert prepared.copy_payload
+    prepared = apple_users_prepare(users, prefix=PREFIX)
     counts = apple_users_write(token=token, prepared=prepared, seen_at=timezone.now())
 
     assert (counts.ours, counts.foreign) == (3, 1)
@@ -247,7 +246,7 @@ def test_user_entries_with_values_of_the_wrong_type_read_as_blank():
         {"clientUserId": f"{PREFIX}ok", "status": "Associated", "idHash": None},
     ]
 
-    prepared = apple_users_prepare(users, prefix=PREFIX, copy_payload=True)
+    prepared = apple_users_prepare(users, prefix=PREFIX)
     counts = apple_users_write(token=token, prepared=prepared, seen_at=timezone.now())
 
     assert (counts.ours, counts.foreign) == (2, 1)
@@ -269,7 +268,7 @@ def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_with_one_is_not_ou
 
     counts = apple_users_write(
         token=token,
-        prepared=apple_users_prepare(users, prefix=PREFIX, copy_payload=True),
+        prepared=apple_users_prepare(users, prefix=PREFIX),
         seen_at=timezone.now(),
     )
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
+from psycopg.adapt import Dumper
 
 from assignments.models import AppleUser, License
 
@@ -170,13 +171,18 @@ def copy_binary_bigint_rows(columns: Sequence[Sequence[int]]) -> bytes:
     data = bytearray(width * length)
     _fill_column(data, 0, width, _field_count(count) * length, 2)
     for index, column in enumerate(columns):
-        offset = 2 + index * 12
-        _fill_column(data, offset, width, _field_length(8) * length, 4)
-        values = array("q", column)
-        if sys.byteorder == "little":
-            values.byteswap()  # COPY's binary format is big-endian
-        _fill_column(data, offset + 4, width, values.tobytes(), 8)
+        _fill_bigints(data, 2 + index * 12, width, column)
     return bytes(data)
+
+
+def _fill_bigints(data: bytearray, offset: int, width: int, values: Sequence[int]) -> None:
+    """Every row's bigint field at offset, as the binary formats lay one out: its length (8),
+    then the value, big-endian."""
+    _fill_column(data, offset, width, _field_length(8) * len(values), 4)
+    packed = array("q", values)
+    if sys.byteorder == "little":
+        packed.byteswap()
+    _fill_column(data, offset + 4, width, packed.tobytes(), 8)
 
 
 def _fill_column(data: bytearray, offset: int, width: int, packed: bytes, size: int) -> None:
@@ -426,10 +432,35 @@ def _binary_cursor() -> psycopg.Cursor:
 
     Django's own cursor binds client-side: psycopg would quote each of a page's thousands of
     array elements in Python and the server parse them back, three times the CPU of sending
-    the arrays (the %b parameters) in binary.
+    the arrays (the %b parameters) in binary. It also sends int8_array parameters as they are.
     """
     connection.ensure_connection()
+    connection.connection.adapters.register_dumper(Int8Array, _Int8ArrayDumper)
     return psycopg.Cursor(connection.connection)
+
+
+class Int8Array(bytes):
+    """A bigint[] parameter already in PostgreSQL's binary array format (see int8_array)."""
+
+
+class _Int8ArrayDumper(Dumper):
+    format = psycopg.pq.Format.BINARY
+    oid = 1016  # bigint[] (pg_type, built in)
+
+    def dump(self, obj: Int8Array) -> bytes:
+        return obj
+
+
+_INT8_ARRAY_HEADER = struct.Struct("!iiiii")  # dimensions, has nulls, element type, size, base
+
+
+def int8_array(values: Sequence[int]) -> Int8Array:
+    """ids as a binary bigint[] parameter for _binary_cursor, laid out column by column in C
+    as copy_binary_bigint_rows does: psycopg's list dumper spends 0.37 ms per 1,000 elements
+    in Python, and the reconciler sends a book's 100,000 people several times per slice."""
+    data = bytearray(12 * len(values))  # per element: its length, then its value
+    _fill_bigints(data, 0, 12, values)
+    return Int8Array(_INT8_ARRAY_HEADER.pack(1, 0, 20, len(values), 1) + data)  # 20: bigint
 
 
 # --- the reconciler's writes (separate from the sync's above) -------------------------------
@@ -525,6 +556,7 @@ def apple_users_event_set(*, token_id: int, rows: Sequence[tuple[int, str]]) -> 
         return
     if connection.vendor == "postgresql":
         ids, events = (list(column) for column in zip(*rows, strict=True))
+        ids = int8_array(ids)
         with _binary_cursor() as cursor:
             probes_execute(
                 cursor,

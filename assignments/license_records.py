@@ -95,7 +95,7 @@ def _live_users_pg(token: VppToken, person_ids: Sequence[int]) -> dict[int, User
             f"CROSS JOIN LATERAL (SELECT * FROM {users} WHERE token_id = %s "
             f"AND person_id = t.person_id AND status <> '{Status.RETIRED}' LIMIT 1) AS u "
             f"JOIN {people} AS p ON p.id = u.person_id",
-            [list(person_ids), token.pk],
+            [bulk_sql.int8_array(person_ids), token.pk],
         )
         found: dict[int, UserRow] = {}
         for values in rows:
@@ -164,7 +164,7 @@ def _apple_users_make(
             "ON CONFLICT DO NOTHING RETURNING id, person_id, client_user_id, email) "
             "SELECT made.id, made.person_id, made.client_user_id, made.email, source.m "
             "FROM made JOIN source ON source.id = made.person_id",
-            [list(person_ids), client_ids, token.pk, Status.PENDING],
+            [bulk_sql.int8_array(person_ids), client_ids, token.pk, Status.PENDING],
         )
         return {
             person_id: UserRow(
@@ -306,18 +306,25 @@ def offers_record(*, ebook: EBook, person_intents: dict[int, str]) -> int:
         f"WHERE {table}.intent <> excluded.intent"
     )
     if connection.vendor == "postgresql":
+        # One statement per intent (one or two): the people go as a bigint array alone.
+        people_of: dict[str, list[int]] = {}
+        for person_id, intent in person_intents.items():
+            people_of.setdefault(intent, []).append(person_id)
+        written = 0
         with bulk_sql._binary_cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (person_id, ebook_id, intent, offered_at) "  # noqa: S608
-                "SELECT p, %s, i, %s FROM unnest(%b::bigint[], %b::text[]) AS t(p, i) "
-                # Offers that would not change are left out before the upsert: ON CONFLICT
-                # locks each row it meets, even one its WHERE then skips (a WAL record and a
-                # dirtied page per offer, 0.8 s for a book's 100,000 unchanged offers).
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS o WHERE o.person_id = t.p "
-                f"AND o.ebook_id = %s AND o.intent = t.i) {upsert}",
-                [ebook.pk, now, list(person_intents), list(person_intents.values()), ebook.pk],
-            )
-            return cursor.rowcount
+            for intent, people in people_of.items():
+                cursor.execute(
+                    f"INSERT INTO {table} (person_id, ebook_id, intent, offered_at) "  # noqa: S608
+                    "SELECT p, %s, %s, %s FROM unnest(%b::bigint[]) AS t(p) "
+                    # Offers that would not change are left out before the upsert: ON CONFLICT
+                    # locks each row it meets, even one its WHERE then skips (a WAL record and
+                    # a dirtied page per offer, 0.8 s for a book's 100,000 unchanged offers).
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS o WHERE o.person_id = t.p "
+                    f"AND o.ebook_id = %s AND o.intent = %s) {upsert}",
+                    [ebook.pk, intent, now, bulk_sql.int8_array(people), ebook.pk, intent],
+                )
+                written += cursor.rowcount
+        return written
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} (person_id, ebook_id, intent, offered_at) "  # noqa: S608
@@ -375,7 +382,7 @@ def _required_of(ebook_id: int, person_ids: Sequence[int]) -> list[int]:
                 "SELECT o.person_id FROM unnest(%b::bigint[]) AS t(p) CROSS JOIN LATERAL "  # noqa: S608
                 f"(SELECT person_id, intent FROM {BookOffer._meta.db_table} "
                 "WHERE person_id = t.p AND ebook_id = %s LIMIT 1) AS o WHERE o.intent = 'required'",
-                [list(person_ids), ebook_id],
+                [bulk_sql.int8_array(person_ids), ebook_id],
             )
             return [person_id for (person_id,) in rows]
     return [

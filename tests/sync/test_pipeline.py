@@ -11,6 +11,7 @@ import struct
 import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from assignments.apple_records import (
@@ -19,7 +20,13 @@ from assignments.apple_records import (
     licenses_prepare_from_apple,
     licenses_write,
 )
-from assignments.bulk_sql import NO_PERSON, copy_binary_bigint_rows, licenses_copy_payload
+from assignments.bulk_sql import (
+    NO_PERSON,
+    _binary_cursor,
+    copy_binary_bigint_rows,
+    int8_array,
+    licenses_copy_payload,
+)
 from assignments.models import AppleUser, License
 from sync.engine import Batch, SyncEngine
 from sync.models import SyncRun
@@ -293,3 +300,17 @@ def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_with_one_is_not_ou
     assert list(License.objects.values_list("apple_user__client_user_id", flat=True)) == [
         f"{PREFIX}ok"
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL binary array")
+@pytest.mark.parametrize("values", [[], [1], [5, -3, 2**63 - 1, -(2**63), 0, 5]])
+def test_int8_array_parameters_read_back_exactly(values):
+    """The reconciler's bigint arrays, laid out by us rather than psycopg's list dumper."""
+    with _binary_cursor() as cursor:
+        cursor.execute(
+            "SELECT %b::bigint[], (SELECT count(*) FROM unnest(%b::bigint[]))",
+            [int8_array(values), int8_array(values)],
+        )
+        read, count = cursor.fetchone()
+    assert (read, count) == (values, len(values))

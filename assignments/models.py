@@ -337,7 +337,11 @@ class GroupAssignment(models.Model):
 class BookOffer(models.Model):
     """A book a person has been given through an assignment, with the strongest intent."""
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="offers")
+    # No index of its own: offer_unique leads with it (each reconcile writes a book's offers
+    # for every person it targets, 100,000 for a big group; one index less to keep).
+    person = models.ForeignKey(
+        Person, on_delete=models.CASCADE, related_name="offers", db_index=False
+    )
     ebook = models.ForeignKey(EBook, on_delete=models.CASCADE, related_name="offers")
     intent = models.CharField(max_length=10, choices=GroupAssignment.Intent.choices)
     offered_at = models.DateTimeField(auto_now_add=True)

@@ -147,3 +147,16 @@ def test_indexes_the_pages_need_and_none_redundant():
     # (state, id) serves every filter on state: no index on state alone beside it.
     assert indexes["install_request_state_id"]["columns"] == ["state", "id"]
     assert "install_request_state" not in indexes
+
+
+def test_book_offers_keep_no_person_index_beside_their_unique_one():
+    """offer_unique (person, ebook) serves look-ups by person: a second index would only cost
+    the reconciler a write per offer (100,000 for a book given to a big group)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "assignments_bookoffer")
+    leading_person = sorted(
+        info["columns"]
+        for info in constraints.values()
+        if (info["index"] or info["unique"]) and info["columns"][:1] == ["person_id"]
+    )
+    assert leading_person == [["person_id", "ebook_id"]]

@@ -116,13 +116,18 @@ def apple_users_prepare(entries: Iterable[Mapping[str, Any]], *, prefix: str) ->
     return PreparedUsers(counts, list(ours.values()))
 
 
+_CLIENT_USER_ID_LENGTH = AppleUser._meta.get_field("client_user_id").max_length
+
+
 def _ours(client_user_id: Any, prefix: str) -> bool:
     """A clientUserId this installation made: ours carry its prefix and hex digits, never a
-    NUL (which PostgreSQL cannot store: one such entry would fail the whole batch)."""
+    NUL nor more than the column holds (PostgreSQL would refuse such an entry, and with it
+    the whole batch)."""
     return (
         type(client_user_id) is str
         and client_user_id.startswith(prefix)
         and "\x00" not in client_user_id
+        and len(client_user_id) <= _CLIENT_USER_ID_LENGTH
     )
 
 
@@ -203,10 +208,10 @@ def licenses_prepare_from_apple(
         elif not ours:
             foreign += 1
         elif (user := user_of(client_user_id)) is None:
-            if "\x00" in client_user_id:  # not an id we made (see _ours)
-                foreign += 1
-            else:
+            if _ours(client_user_id, prefix):
                 unknown.append((ebook_id, client_user_id))
+            else:  # not an id we made, though it starts like one
+                foreign += 1
         else:
             rows[(ebook_id, user[0])] = user[1]
     counts.skipped, counts.foreign, counts.ours = skipped, foreign, seen - skipped - foreign

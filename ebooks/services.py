@@ -38,6 +38,18 @@ def _count(value: int | None) -> int:
     return max(0, min(value or 0, INT32_MAX))
 
 
+_ADAM_ID, _PRICING_PARAM = (EBook._meta.get_field(name) for name in ("adam_id", "pricing_param"))
+
+
+def _storable(asset: Asset) -> bool:
+    """Apple's ids as the columns hold them: an id with a NUL or longer than any Apple uses is
+    garbage, skipped (PostgreSQL refused it, and with it every sync of the token)."""
+    return all(
+        "\x00" not in value and len(value) <= field.max_length
+        for value, field in ((asset.adam_id, _ADAM_ID), (asset.pricing_param, _PRICING_PARAM))
+    )
+
+
 def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) -> UpsertCounts:
     """Insert or update one page of assets; apps are skipped (rule 5: books only).
 
@@ -45,7 +57,9 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
     and timestamps); only new ones go through the ORM, so columns other apps add get their
     defaults.
     """
-    books = {asset.key: asset for asset in assets if asset.product_type == BOOK}
+    books = {
+        asset.key: asset for asset in assets if asset.product_type == BOOK and _storable(asset)
+    }
     counts = UpsertCounts()
     if not books:
         return counts

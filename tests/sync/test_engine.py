@@ -230,3 +230,22 @@ def _forget_everything(token) -> None:
     AppleUser.objects.filter(token=token).delete()
     EBook.objects.filter(token=token).delete()
     SyncCursor.objects.filter(token=token).delete()
+
+
+def test_books_apple_lists_with_ids_no_column_holds_are_skipped_not_fatal(
+    apple, vpp_token, sync_now
+):
+    """PostgreSQL refuses a NUL, and an id longer than the column: such a book failed every
+    sync of its token. The other books are synced."""
+    from apple.simulator.tables import Asset as SimAsset
+
+    location = apple.location(_content(vpp_token))
+    garbage = [("12\x0034", "STDQ"), ("9" * 40, "STDQ"), ("777", "ST\x00DQ")]
+    for adam_id, pricing in garbage:
+        location.add_asset(SimAsset(adam_id, pricing, "Book", False, False, total=3))
+
+    run = sync_now(vpp_token)
+
+    assert run.state == State.SUCCEEDED
+    books = set(EBook.objects.filter(token=vpp_token).values_list("adam_id", "pricing_param"))
+    assert books and not books & set(garbage)

@@ -262,7 +262,7 @@ def test_user_entries_with_values_of_the_wrong_type_read_as_blank():
 
 
 @pytest.mark.django_db
-def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_with_one_is_not_ours():
+def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_no_column_holds_is_not_ours():
     """PostgreSQL stores no NUL: one such user or license in Apple's listing failed the whole
     batch (and so the sync). Text loses the NUL; an id with one is not an id we made."""
     ebook = EBookFactory()
@@ -271,6 +271,7 @@ def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_with_one_is_not_ou
         {"clientUserId": f"{PREFIX}ok", "status": "Associated", "email": "a\x00@b.example"},
         {"clientUserId": f"{PREFIX}ok2", "status": "Registered", "idHash": "h\x00sh"},
         {"clientUserId": f"{PREFIX}b\x00d", "status": "Associated"},
+        {"clientUserId": PREFIX + "x" * 120, "status": "Associated"},  # longer than ours
     ]
 
     counts = apple_users_write(
@@ -279,14 +280,18 @@ def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_with_one_is_not_ou
         seen_at=timezone.now(),
     )
 
-    assert (counts.ours, counts.foreign) == (2, 1)
+    assert (counts.ours, counts.foreign) == (2, 2)
     stored = dict(AppleUser.objects.values_list("client_user_id", "email"))
     assert stored == {f"{PREFIX}ok": "a@b.example", f"{PREFIX}ok2": ""}
     assert AppleUser.objects.get(client_user_id=f"{PREFIX}ok2").id_hash == "hsh"
 
     user = AppleUser.objects.get(client_user_id=f"{PREFIX}ok")
     prepared = licenses_prepare_from_apple(
-        [_assignment(ebook, f"{PREFIX}ok"), _assignment(ebook, f"{PREFIX}b\x00d")],
+        [
+            _assignment(ebook, f"{PREFIX}ok"),
+            _assignment(ebook, f"{PREFIX}b\x00d"),
+            _assignment(ebook, PREFIX + "x" * 120),
+        ],
         ebook_ids={(ebook.adam_id, ebook.pricing_param): ebook.pk},
         user_ids={user.client_user_id: (user.pk, None)},
         prefix=PREFIX,
@@ -296,7 +301,7 @@ def test_apple_text_with_a_nul_is_stored_without_it_and_an_id_with_one_is_not_ou
     counts = licenses_write(
         token=token, prepared=prepared, user_ids={}, seen_at=timezone.now(), check=True
     )
-    assert (counts.ours, counts.foreign, counts.orphans) == (1, 1, 0)
+    assert (counts.ours, counts.foreign, counts.orphans) == (1, 2, 0)
     assert list(License.objects.values_list("apple_user__client_user_id", flat=True)) == [
         f"{PREFIX}ok"
     ]

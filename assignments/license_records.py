@@ -1,7 +1,8 @@
 """Writes the license reconciler makes: Apple users it registers, license states it records,
 books offered and installs requested. Every intention is written before Apple is asked, so a
 crash between the two leaves a row that says "pending", never a second request for the same
-thing; a pending license with no event id is checked against Apple by the next run.
+thing. A pending license carries the key of its request; one whose request has no answer
+recorded (the reconciler's outbox) is checked against Apple by the next run.
 """
 
 from __future__ import annotations
@@ -231,18 +232,34 @@ def licenses_set_state(
         )
 
 
-def licenses_event_sent(*, rows: Sequence[tuple[int, int, str]]) -> None:
-    """(ebook_id, apple_user_id, event_id): the pending licenses each Apple event covers."""
-    bulk_sql.licenses_event_set(rows=rows)
+def licenses_requested(
+    *,
+    token: VppToken,
+    ebooks: Sequence[EBook],
+    users: Sequence[UserRow],
+    event_id: str,
+    at: datetime,
+) -> None:
+    """The books' licenses for the users, pending and marked with `event_id`: the key of the
+    one request that asks for them (or a run's held marker), written before it is sent."""
+    for part in _chunks(list(users)):
+        bulk_sql.licenses_requested_upsert(
+            token_id=token.pk,
+            ebook_ids=[e.pk for e in ebooks],
+            rows=[(u.pk, u.person_id) for u in part],
+            event_id=event_id,
+            at=at,
+        )
 
 
 def licenses_stranded_resolve(
     *, license_ids: Sequence[int], held_ids: set[int], at: datetime
 ) -> None:
-    """Pending licenses whose request never left: held at Apple → assigned, else asked again."""
+    """Pending licenses whose request may never have left: held at Apple → assigned, else
+    asked again."""
     held = [pk for pk in license_ids if pk in held_ids]
     lost = [pk for pk in license_ids if pk not in held_ids]
-    pending = License.objects.filter(state=State.PENDING, event_id="")
+    pending = License.objects.filter(state=State.PENDING)
     for part in _chunks(held):
         pending.filter(pk__in=part).update(state=State.ASSIGNED, assigned_at=at, updated_at=at)
     for part in _chunks(lost):
@@ -258,7 +275,8 @@ def licenses_event_outcome(
     at: datetime,
 ) -> tuple[int, list[tuple[int, int]]]:
     """An association event ended: the listed (ebook or None for all, clientUserId) failed with
-    (state, number, why); the event's other pending licenses are held. Idempotent.
+    (state, number, why); the event's other pending licenses are held. Idempotent. `event_id`
+    is what the event's licenses carry (AppleEvent.license_ref: our key, or Apple's id).
 
     Returns how many licenses it assigned and their (ebook_id, person_id), read while still
     pending (the partial index by event finds them; once assigned only a scan would).
@@ -388,7 +406,8 @@ def _required_of(ebook_id: int, person_ids: Sequence[int]) -> list[int]:
 
 
 def install_requests_for_event(*, token: VppToken, event_id: str) -> int:
-    """Installs for the licenses an event just gave, where the book is Required for the person."""
+    """Installs for the licenses an event just gave, where the book is Required for the person
+    (`event_id`: what its licenses carry, AppleEvent.license_ref)."""
     required = BookOffer.objects.filter(
         ebook_id=OuterRef("ebook_id"), person_id=OuterRef("person_id"), intent="required"
     )

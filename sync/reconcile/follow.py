@@ -352,7 +352,8 @@ def licenses_event_apply(
     together (one disk sync instead of four per event), and a worker killed in between leaves
     the event pending, applied whole by the next follow-up, its licenses counted once.
     """
-    pending = License.objects.filter(event_id=event.event_id, state=License.State.PENDING)
+    ref = event.license_ref  # what the event's licenses carry
+    pending = License.objects.filter(event_id=ref, state=License.State.PENDING)
     ebook_ids = set(pending.values_list("ebook_id", flat=True).distinct())
     keys = dict(
         ((adam, pricing), pk)
@@ -381,12 +382,12 @@ def licenses_event_apply(
             for cuid in failure.client_user_ids:
                 failed[(ebook_id, cuid)] = outcome
     failed_count = (
-        License.objects.filter(token=token, event_id=event.event_id, state=License.State.PENDING)
+        License.objects.filter(token=token, event_id=ref, state=License.State.PENDING)
         .filter(apple_user__client_user_id__in={cuid for _, cuid in failed})
         .count()
     )
     assigned, assigned_rows = records.licenses_event_outcome(
-        token=token, event_id=event.event_id, failed=failed, at=now
+        token=token, event_id=ref, failed=failed, at=now
     )
     result.licensed += assigned
     if assigned:
@@ -413,7 +414,8 @@ def book_events_settle(
     recorded: Apple's count may already include them); returns how many ended."""
     deadline = clock() + budget
     now = timezone.now()
-    event_ids = set(
+    # Our request keys, or Apple's event ids on licenses written before the keys.
+    refs = set(
         License.objects.filter(ebook_id=ebook_id, state=License.State.PENDING)
         .exclude(event_id="")
         .values_list("event_id", flat=True)
@@ -421,7 +423,9 @@ def book_events_settle(
     )
     result = FollowUp()
     for event in AppleEvent.objects.filter(
-        token=token, event_id__in=event_ids, state=AppleEvent.State.PENDING
+        Q(license_key__in=refs) | Q(event_id__in=refs),
+        token=token,
+        state=AppleEvent.State.PENDING,
     ):
         if clock() > deadline:
             break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from apple.types import EventRef
 from assignments import bulk_sql
@@ -91,18 +92,38 @@ def test_event_outcome_names_what_it_assigned_and_installs_only_required_books(e
     assert again == (0, [])  # applied twice, nothing moves
 
 
-def test_event_ids_go_to_the_named_pending_licenses_only(ebook):
-    other = EBookFactory(token=ebook.token)
-    pending = LicenseFactory(ebook=ebook, state=License.State.PENDING)
-    held = LicenseFactory(ebook=ebook, state=License.State.ASSIGNED, event_id="ev-old")
-    same_user_other_book = LicenseFactory(
-        ebook=other, apple_user=pending.apple_user, state=License.State.PENDING
+def test_a_request_writes_its_licenses_pending_with_its_key_once(ebook):
+    """Each book's license for each user of one request, with the request's key: written
+    once, before Apple is asked; a license Apple gave already is never moved back."""
+    other, untouched = EBookFactory(token=ebook.token), EBookFactory(token=ebook.token)
+    failed = LicenseFactory(ebook=ebook, state=License.State.FAILED, error_number=9610)
+    held = LicenseFactory(
+        ebook=other, apple_user=failed.apple_user, state=License.State.ASSIGNED, event_id="ev-old"
     )
-    records.licenses_event_sent(
-        rows=[(ebook.pk, pending.apple_user_id, "ev-1"), (ebook.pk, held.apple_user_id, "ev-1")]
+    fresh = LicenseFactory(ebook=untouched, state=License.State.FAILED).apple_user
+    users = records.apple_users_prepare(
+        token=ebook.token, person_ids=[failed.person_id, fresh.person_id], prefix="x"
     )
-    events = dict(License.objects.values_list("pk", "event_id"))
-    assert events == {pending.pk: "ev-1", held.pk: "ev-old", same_user_other_book.pk: ""}
+    records.licenses_requested(
+        token=ebook.token,
+        ebooks=[ebook, other],
+        users=list(users.values()),
+        event_id="req:1",
+        at=timezone.now(),
+    )
+    rows = {
+        (e, u): (state, event_id, number)
+        for e, u, state, event_id, number in License.objects.values_list(
+            "ebook_id", "apple_user_id", "state", "event_id", "error_number"
+        )
+    }
+    assert rows == {
+        (ebook.pk, failed.apple_user_id): ("pending", "req:1", None),
+        (other.pk, held.apple_user_id): ("assigned", "ev-old", None),
+        (ebook.pk, fresh.pk): ("pending", "req:1", None),
+        (other.pk, fresh.pk): ("pending", "req:1", None),
+        (untouched.pk, fresh.pk): ("failed", "", None),
+    }
 
 
 def test_registration_events_go_to_the_tokens_own_users(ebook):
@@ -170,22 +191,21 @@ def test_writes_by_key_probe_unique_indexes_whatever_the_statistics_say(ebook, p
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE assignments_license; ANALYZE assignments_appleuser")
     fresh = users[2000:]
-    License.objects.bulk_create(
-        [License(token=token, ebook=ebook, apple_user=u, person_id=u.person_id) for u in fresh]
-    )
-    records.licenses_event_sent(rows=[(ebook.pk, u.pk, "ev-1") for u in fresh])
     rows = records.apple_users_prepare(
         token=token, person_ids=[u.person_id for u in fresh], prefix="x"
     ).values()
+    records.licenses_requested(
+        token=token, ebooks=[ebook], users=list(rows), event_id="req:1", at=timezone.now()
+    )
     records.apple_users_registration_sent(
         token=token,
         events=[EventRef(event_id="ev-u", client_user_ids=tuple(u.client_user_id for u in fresh))],
         users=list(rows),
     )
     records._required_of(ebook.pk, [u.person_id for u in fresh])
-    license_set, _, users_set, _ = plans  # and the reads of users and of Required offers
-    assert "license_unique" in license_set
+    _, request_insert, users_set, _ = plans  # and the reads of users and of Required offers
+    assert "license_unique" in request_insert  # the conflict arbiter, no read of the table
     assert "assignments_appleuser_pkey" in users_set
     for plan in plans:  # per-row index probes (any index of the key's leading column will do)
         assert not any(scan in plan for scan in ("Seq Scan", "Bitmap", "Hash")), plan
-    assert License.objects.filter(event_id="ev-1").count() == 1000
+    assert License.objects.filter(event_id="req:1", state="pending").count() == 1000

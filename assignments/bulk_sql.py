@@ -527,36 +527,6 @@ def licenses_state_upsert(
         )
 
 
-def apple_users_event_set(*, token_id: int, rows: Sequence[tuple[int, str]]) -> None:
-    """(apple_user_id, event_id) rows: the registration event of each user, in one statement.
-
-    By id, not clientUserId: the (token, clientUserId) probe tied with the (token, status,
-    person) index when the statistics were taken on an empty table, and the planner took that
-    one, reading all the token's users for each row.
-    """
-    if not rows:
-        return
-    if connection.vendor == "postgresql":
-        ids, events = (list(column) for column in zip(*rows, strict=True))
-        with _binary_cursor() as cursor:
-            probes_execute(
-                cursor,
-                f"UPDATE {APPLE_USER_TABLE} SET event_id = s.e, error = '' "  # noqa: S608
-                "FROM (SELECT r.id, t.e FROM unnest(%b::bigint[], %b::text[]) AS t(u, e) "
-                f"CROSS JOIN LATERAL (SELECT id FROM {APPLE_USER_TABLE} "
-                "WHERE id = t.u AND token_id = %s LIMIT 1) AS r) AS s "  # see _PROBE
-                f"WHERE {APPLE_USER_TABLE}.id = s.id",
-                [ids, events, token_id],
-            )
-        return
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {APPLE_USER_TABLE} SET event_id = %s, error = '' "  # noqa: S608
-            "WHERE id = %s AND token_id = %s",
-            [(event, pk, token_id) for pk, event in rows],
-        )
-
-
 def licenses_requested_upsert(
     *,
     token_id: int,

@@ -275,14 +275,15 @@ def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadli
         result.more = True
         return
     events = list(events)
-    # One read for all the events: which still have users Apple has not listed.
+    # One read for all the events: which still have users Apple has not listed (the users
+    # carry the event's license_ref: our request key, or Apple's id before keys).
     waiting: set[str] = set()
     for start in range(0, len(events), 5000):
         waiting.update(
             AppleUser.objects.filter(
                 token=token,
                 status=AppleUser.Status.PENDING,
-                event_id__in=[e.event_id for e in events[start : start + 5000]],
+                event_id__in=[e.license_ref for e in events[start : start + 5000]],
             )
             .values_list("event_id", flat=True)
             .distinct()
@@ -290,7 +291,7 @@ def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadli
     done = []
     for event in events:
         result.checked += 1
-        if event.event_id in waiting and event.attempts >= 2:
+        if event.license_ref in waiting and event.attempts >= 2:
             # Not listed after a few looks: the event's status says why, or that Apple works on.
             status = client.event_status(event.event_id)
             if status.is_done:
@@ -298,7 +299,7 @@ def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadli
                 _users_failures(token, status)
                 done.append(event.pk)
                 continue
-        if event.event_id in waiting:
+        if event.license_ref in waiting:
             _not_done(event, now, result)
             continue
         done.append(event.pk)

@@ -237,8 +237,11 @@ def _user_associated(token: VppToken, payload: dict, now: datetime, client) -> N
 def _user_management(token: VppToken, payload: dict, now: datetime, client) -> None:
     ours = _users(token, payload.get("users") or [], now)
     event_id = str(payload.get("eventId") or "")
+    event = AppleEvent.objects.filter(token=token, event_id=event_id).first() if event_id else None
     waiting = AppleUser.objects.filter(
-        token=token, event_id=event_id, status=AppleUser.Status.PENDING
+        token=token,
+        event_id=event.license_ref if event else event_id,  # what the event's users carry
+        status=AppleUser.Status.PENDING,
     )
     finished = 0
     if event_id and not waiting.exists():

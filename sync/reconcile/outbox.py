@@ -1,4 +1,4 @@
-"""The association requests of a run, each recorded before it leaves.
+"""The requests of a run, each recorded before it leaves.
 
 A request gets our own key (`req:<hex>`). Its pending licenses carry that key from the moment
 they are written, and an AppleEvent in state `sending` with the same key is written in the same
@@ -7,12 +7,17 @@ up; the licenses are not touched again until their outcome. An event still `send
 start of a run belongs to a worker that died before the answer was recorded (or to an answer
 that was lost): its licenses are *stranded*, checked against Apple's listing by the next run
 and never requested again blind.
+
+Registrations of Apple users work alike: new users are made in blocks of one request, each
+carrying the request's key, with an outbox event of kind `users`. Apple's answers are recorded
+together once the slice's requests are sent (a thousand requests for 100,000 people). A user
+whose key has no answer is simply registered again (Apple refuses a duplicate harmlessly,
+9716, and the users read shows it): nothing costs money there, and nothing makes a run plan.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 
 from django.db import transaction
@@ -20,18 +25,14 @@ from django.db.models import Exists, OuterRef
 
 from apple.types import EventRef
 from assignments import license_records as records
-from assignments.license_records import UserRow
+from assignments.license_records import REQUEST_KEY_PREFIX, UserRow
 from assignments.models import License
 from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun
 from tokens.models import VppToken
 
-KEY_PREFIX = "req:"
-
-
-def request_key() -> str:
-    """A fresh key for one association request."""
-    return f"{KEY_PREFIX}{uuid.uuid4().hex}"
+KEY_PREFIX = REQUEST_KEY_PREFIX
+Kind = AppleEvent.Kind
 
 
 @transaction.atomic
@@ -80,15 +81,81 @@ def license_request_answered(
     return followed
 
 
-def license_request_refused(*, token: VppToken, key: str, at: datetime) -> None:
-    """Apple refused the request outright (nothing queued): its event is closed."""
-    AppleEvent.objects.filter(token=token, license_key=key, state=AppleEvent.State.SENDING).update(
-        state=AppleEvent.State.DONE, finished_at=at
+def requests_refused(*, token: VppToken, keys: Sequence[str], at: datetime) -> None:
+    """Apple refused the requests outright (nothing queued): their events are closed."""
+    AppleEvent.objects.filter(
+        token=token, license_key__in=list(keys), state=AppleEvent.State.SENDING
+    ).update(state=AppleEvent.State.DONE, finished_at=at)
+
+
+def user_requests_open(
+    *, token: VppToken, run: ReconcileRun | None, users: Sequence[UserRow], at: datetime
+) -> None:
+    """The outbox event of each registration request the users' keys name that has none."""
+    sizes: dict[str, int] = {}
+    for user in users:
+        if user.event_id.startswith(KEY_PREFIX):
+            sizes[user.event_id] = sizes.get(user.event_id, 0) + 1
+    if not sizes:
+        return
+    known = set(
+        AppleEvent.objects.filter(token=token, license_key__in=list(sizes)).values_list(
+            "license_key", flat=True
+        )
+    )
+    AppleEvent.objects.bulk_create(
+        [
+            AppleEvent(
+                token=token,
+                run=run,
+                event_id=key,
+                license_key=key,
+                kind=Kind.USERS,
+                state=AppleEvent.State.SENDING,
+                num_requested=size,
+                next_check_at=at,
+            )
+            for key, size in sizes.items()
+            if key not in known
+        ]
+    )
+
+
+def requests_answered(*, token: VppToken, keys: Set[str]) -> set[str]:
+    """Those of the keys whose request Apple answered (recorded)."""
+    return set(
+        AppleEvent.objects.filter(token=token, license_key__in=list(keys))
+        .exclude(state=AppleEvent.State.SENDING)
+        .values_list("license_key", flat=True)
+    )
+
+
+def user_requests_answered(
+    *, token: VppToken, answers: Mapping[str, EventRef], next_check_at: datetime
+) -> int:
+    """Apple took these registration requests (key → its event): followed up from now on.
+    One read and one write for a slice's requests, not one statement per request."""
+    events = list(
+        AppleEvent.objects.filter(
+            token=token, license_key__in=list(answers), state=AppleEvent.State.SENDING
+        )
+    )
+    for event in events:
+        answer = answers[event.license_key]
+        event.event_id = answer.event_id
+        event.state = AppleEvent.State.PENDING
+        event.num_requested = len(answer.client_user_ids)
+        event.next_check_at = next_check_at
+    return AppleEvent.objects.bulk_update(
+        events, ["event_id", "state", "num_requested", "next_check_at"]
     )
 
 
 def _unanswered(token: VppToken):
-    return AppleEvent.objects.filter(token=token, state=AppleEvent.State.SENDING)
+    """Association requests left unanswered (registrations are simply sent again)."""
+    return AppleEvent.objects.filter(
+        token=token, kind=Kind.LICENSES, state=AppleEvent.State.SENDING
+    )
 
 
 def requests_unanswered(*, token: VppToken) -> bool:

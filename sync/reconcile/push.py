@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from apple.client import AppleClient
@@ -57,6 +58,14 @@ NOT_ENOUGH_LICENSES = 9709
 
 def _maybe_queued(error: AppleError) -> bool:
     return isinstance(error, TransientError) and error.maybe_queued
+
+
+def _new_user(user: UserRow) -> NewUser:
+    return NewUser(
+        client_user_id=user.client_user_id,
+        email=user.email or None,
+        managed_apple_id=user.managed_apple_id or None,
+    )
 
 
 class Handover(Exception):
@@ -383,7 +392,7 @@ class Push:
         """Register, invite and license one slice of the people who lack the book."""
         users = self._users(person_ids)
         rows = [users[pk] for pk in person_ids if pk in users]
-        self._register([u for u in rows if u.status == AppleUser.Status.PENDING and not u.event_id])
+        self._register([u for u in rows if u.status == AppleUser.Status.PENDING])
         self._add(invitations_sent=invitations_send(users=rows, client=self.client))
         invited = [u for u in rows if u.status == AppleUser.Status.REGISTERED]
         joined = [u for u in rows if u.status == AppleUser.Status.ASSOCIATED]
@@ -433,11 +442,18 @@ class Push:
         """The people's live Apple users (made as needed); associated ones are remembered for
         the step's other books, the others read again (the step registers and invites them)."""
         missing = [pk for pk in person_ids if pk not in self.associated]
-        users = (
-            records.apple_users_prepare(token=self.token, person_ids=missing, prefix=self.prefix)
-            if missing
-            else {}
-        )
+        users = {}
+        if missing:
+            size = self.client.service_config().limits.max_users or 1
+            # New users carry their registration request's key; its outbox event goes with them.
+            with transaction.atomic():
+                users = records.apple_users_prepare(
+                    token=self.token, person_ids=missing, prefix=self.prefix, request_size=size
+                )
+                pending = [u for u in users.values() if u.status == AppleUser.Status.PENDING]
+                outbox.user_requests_open(
+                    token=self.token, run=self.run, users=pending, at=self.now
+                )
         for pk, user in users.items():
             if user.status == AppleUser.Status.ASSOCIATED:
                 self.associated[pk] = user
@@ -449,58 +465,52 @@ class Push:
         return found
 
     def _register(self, users: list[UserRow]) -> None:
-        """Ask Apple to create the users; their event is followed up, nobody waits here."""
+        """Ask Apple to create the pending users not asked for yet (no answer recorded), one
+        request per key; their events are followed up, nobody waits here."""
         if not users:
             return
-        new_users = [
-            NewUser(
-                client_user_id=u.client_user_id,
-                email=u.email or None,
-                managed_apple_id=u.managed_apple_id or None,
-            )
-            for u in users
-        ]
+        size = self.client.service_config().limits.max_users or 1
+        users = records.apple_users_keyed(token=self.token, users=users, request_size=size)
+        outbox.user_requests_open(token=self.token, run=self.run, users=users, at=self.now)
+        answered = outbox.requests_answered(token=self.token, keys={u.event_id for u in users})
+        requests: dict[str, list[UserRow]] = {}
+        for user in users:
+            # Apple's own event id (a registration sent before keys): answered already.
+            if user.event_id.startswith(outbox.KEY_PREFIX) and user.event_id not in answered:
+                requests.setdefault(user.event_id, []).append(user)
+        answers: dict[str, EventRef] = {}
         try:
-            events = self.client.create_users(new_users)
+            for key, group in requests.items():
+                events = self.client.create_users([_new_user(u) for u in group])
+                if len(events) == 1:  # else unanswered: registered again by the next step
+                    answers[key] = events[0]
         except AppleError as error:
-            events = list(error.partial_events)
-            self._events_record(events, AppleEvent.Kind.USERS)
-            records.apple_users_registration_sent(token=self.token, events=events, users=users)
+            self._registrations_sent(answers)
             if isinstance(error, AuthError | ClaimedElsewhereError) or _maybe_queued(error):
                 raise  # users Apple may have made show up in the next users read
-            sent = {cid for event in events for cid in event.client_user_ids}
+            refused = [key for key in requests if key not in answers]
             records.apple_users_registration_failed(
                 token=self.token,
-                client_user_ids=[
-                    u.client_user_id for u in new_users if u.client_user_id not in sent
-                ],
+                client_user_ids=[u.client_user_id for key in refused for u in requests[key]],
                 reason=plain_message(error),
             )
+            outbox.requests_refused(token=self.token, keys=refused, at=self.now)
             raise
-        self._events_record(events, AppleEvent.Kind.USERS)
-        records.apple_users_registration_sent(token=self.token, events=events, users=users)
-        self._add(users_registered=sum(len(e.client_user_ids) for e in events))
+        self._registrations_sent(answers)
 
-    def _events_record(self, events: list[EventRef], kind: str) -> None:
-        if not events:
+    def _registrations_sent(self, answers: dict[str, EventRef]) -> None:
+        if not answers:
             return
-        due = self.now + timedelta(seconds=FIRST_FOLLOW_UP)
-        AppleEvent.objects.bulk_create(
-            [
-                AppleEvent(
-                    token=self.token,
-                    run=self.run,
-                    event_id=e.event_id,
-                    kind=kind,
-                    num_requested=len(e.client_user_ids) * max(len(e.assets), 1),
-                    next_check_at=due,
-                )
-                for e in events
-            ],
-            ignore_conflicts=True,
+        outbox.user_requests_answered(
+            token=self.token,
+            answers=answers,
+            next_check_at=self.now + timedelta(seconds=FIRST_FOLLOW_UP),
         )
-        self.events_sent += len(events)
-        self._add(write_requests=len(events))
+        self.events_sent += len(answers)
+        self._add(
+            write_requests=len(answers),
+            users_registered=sum(len(e.client_user_ids) for e in answers.values()),
+        )
 
     # --- licenses -----------------------------------------------------------------------
 
@@ -579,7 +589,7 @@ class Push:
 
     def _associate(self, ebooks: list[EBook], users: list[UserRow]) -> None:
         """One request: its licenses and outbox event written, then Apple asked."""
-        key = outbox.request_key()
+        key = records.request_key()
         outbox.license_request_open(
             token=self.token, run=self.run, key=key, ebooks=ebooks, users=users, at=self.now
         )
@@ -603,7 +613,7 @@ class Push:
                     error_number=error.error_number,
                     error_message=plain_message(error),
                 )
-            outbox.license_request_refused(token=self.token, key=key, at=self.now)
+            outbox.requests_refused(token=self.token, keys=[key], at=self.now)
             raise
         self._licenses_sent(key, events, len(ebooks) * len(users))
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apple.types import EventRef
 from assignments import bulk_sql
 from assignments import license_records as records
 from assignments.models import AppleUser, BookOffer, InstallRequest, License, Person
@@ -126,20 +127,29 @@ def test_a_request_writes_its_licenses_pending_with_its_key_once(ebook):
     }
 
 
-def test_registration_events_go_to_the_tokens_own_users(ebook):
-    mine = AppleUser.objects.create(token=ebook.token, person=PersonFactory(), client_user_id="c1")
-    theirs = AppleUser.objects.create(
-        token=EBookFactory().token, person=PersonFactory(), client_user_id="c1", error="old"
+def test_new_users_carry_the_key_of_their_registration_request(ebook):
+    """Made in blocks of one request each, the key written with the user; users made before
+    keys (or to register again) get theirs in blocks the same way."""
+    people = PersonFactory.create_batch(5)
+    made = records.apple_users_prepare(
+        token=ebook.token, person_ids=[p.pk for p in people], prefix="x", request_size=2
     )
-    records.apple_users_registration_sent(
-        token=ebook.token,
-        events=[EventRef(event_id="ev-u", client_user_ids=("c1", "c2"))],
-        users=records.apple_users_prepare(
-            token=ebook.token, person_ids=[mine.person_id], prefix="c"
-        ).values(),
+    keys = [made[p.pk].event_id for p in people]
+    assert all(k.startswith("req:") for k in keys)
+    assert [keys.count(k) for k in dict.fromkeys(keys)] == [2, 2, 1]
+    stored = dict(AppleUser.objects.values_list("person_id", "event_id"))
+    assert [stored[p.pk] for p in people] == keys
+    AppleUser.objects.update(event_id="")
+    bare = list(
+        records.apple_users_prepare(
+            token=ebook.token, person_ids=[p.pk for p in people], prefix="x"
+        ).values()
     )
-    mine.refresh_from_db(), theirs.refresh_from_db()
-    assert (mine.event_id, theirs.event_id, theirs.error) == ("ev-u", "", "old")
+    keyed = records.apple_users_keyed(token=ebook.token, users=bare, request_size=3)
+    assert sorted(Counter(u.event_id for u in keyed).values()) == [2, 3]
+    assert dict(AppleUser.objects.values_list("pk", "event_id")) == {
+        u.pk: u.event_id for u in keyed
+    }
 
 
 def test_required_books_are_found_per_person(ebook):
@@ -197,15 +207,9 @@ def test_writes_by_key_probe_unique_indexes_whatever_the_statistics_say(ebook, p
     records.licenses_requested(
         token=token, ebooks=[ebook], users=list(rows), event_id="req:1", at=timezone.now()
     )
-    records.apple_users_registration_sent(
-        token=token,
-        events=[EventRef(event_id="ev-u", client_user_ids=tuple(u.client_user_id for u in fresh))],
-        users=list(rows),
-    )
     records._required_of(ebook.pk, [u.person_id for u in fresh])
-    _, request_insert, users_set, _ = plans  # and the reads of users and of Required offers
+    _, request_insert, _ = plans  # and the reads of users and of Required offers
     assert "license_unique" in request_insert  # the conflict arbiter, no read of the table
-    assert "assignments_appleuser_pkey" in users_set
     for plan in plans:  # per-row index probes (any index of the key's leading column will do)
         assert not any(scan in plan for scan in ("Seq Scan", "Bitmap", "Hash")), plan
     assert License.objects.filter(event_id="req:1", state="pending").count() == 1000

@@ -508,14 +508,14 @@ def test_licensing_waits_for_the_rest_of_a_runs_registrations(reconciler, apple,
     events = list(AppleEvent.objects.filter(kind=AppleEvent.Kind.USERS).order_by("pk"))
     assert len(events) == 3
     # Apple finished the first batch (as a users read would have shown).
-    AppleUser.objects.filter(event_id=events[0].event_id).update(status="associated")
+    AppleUser.objects.filter(event_id=events[0].license_ref).update(status="associated")
     now = max(e.next_check_at for e in events)
     events_follow_up(token=synced, now=now)
     assert reconciler.run_ids == []  # no run for two people while three are on their way
     state = ReconcileState.objects.get(token=synced)
     assert state.change_seq > state.planned_seq  # owed, not forgotten
     apple.set_event_delay(0)
-    AppleUser.objects.filter(event_id__in=[e.event_id for e in events[1:]]).update(
+    AppleUser.objects.filter(event_id__in=[e.license_ref for e in events[1:]]).update(
         status="associated"
     )
     events_follow_up(token=synced, now=now + timedelta(seconds=10))
@@ -598,3 +598,48 @@ def test_each_request_writes_its_licenses_with_a_key_of_its_own(reconciler, appl
     assert sorted(e.num_requested for e in events) == [15, 75]
     assert {e.state for e in events} == {AppleEvent.State.DONE}
     assert all(not e.event_id.startswith("req:") for e in events)  # Apple's id, once answered
+
+
+def test_each_registration_request_carries_a_key_of_its_own(reconciler, apple, synced):
+    from apple.client import clear_service_config_cache
+    from assignments.models import AppleUser
+
+    apple.limits.update({"maxUsers": 2})
+    clear_service_config_cache()
+    people = PersonFactory.create_batch(5, managed=True)
+    _assign(_books(synced)[0], people)
+    result = reconciler.drive(synced)
+    events = AppleEvent.objects.filter(kind=AppleEvent.Kind.USERS)
+    assert events.count() == 3 and result.licenses_assigned == 5
+    users = AppleUser.objects.filter(person__in=people)
+    per_key = sorted(users.filter(event_id=e.license_key).count() for e in events)
+    assert per_key == [1, 2, 2]  # each key on exactly the users of its one request
+    assert all(not e.event_id.startswith("req:") for e in events)  # Apple's ids, answered
+
+
+def test_killed_before_registrations_were_recorded_the_next_run_sends_them_again(
+    reconciler, apple, synced, monkeypatch
+):
+    """Users whose request has no answer recorded are registered again under the same key
+    (Apple refuses a duplicate harmlessly); nothing stays stuck and no license is bought twice."""
+    from assignments.models import AppleUser
+
+    people = PersonFactory.create_batch(3, managed=True)
+    book = _books(synced)[0]
+    _assign(book, people)
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "user_requests_answered", lambda **kwargs: _raise(Killed))
+        reconcile_request(token=synced, trigger=Trigger.MANUAL)
+        with pytest.raises(Killed):
+            reconciler.settle(synced)
+    keys = set(AppleUser.objects.filter(person__in=people).values_list("event_id", flat=True))
+    assert len(keys) == 1 and AppleEvent.objects.get(license_key=keys.pop()).state == "sending"
+    reconcile_runs_reap(now=timezone.now() + timedelta(minutes=4))
+    reconciler.run_ids.clear()
+    result = reconciler.drive(synced)
+    assert result.licenses_assigned == 3
+    assert set(License.objects.filter(ebook=book).values_list("state", flat=True)) == {
+        State.ASSIGNED
+    }
+    assert not AppleEvent.objects.filter(state=AppleEvent.State.SENDING).exists()
+    assert _requested_twice(apple) == []

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from apple.types import EventRef
@@ -132,23 +132,31 @@ def requests_answered(*, token: VppToken, keys: Set[str]) -> set[str]:
 
 def user_requests_answered(
     *, token: VppToken, answers: Mapping[str, EventRef], next_check_at: datetime
-) -> int:
+) -> None:
     """Apple took these registration requests (key → its event): followed up from now on.
-    One read and one write for a slice's requests, not one statement per request."""
-    events = list(
-        AppleEvent.objects.filter(
-            token=token, license_key__in=list(answers), state=AppleEvent.State.SENDING
+
+    One pipelined batch for a slice's requests: bulk_update's CASE expressions cost 80 ms of
+    Python per slice, more than the statements themselves.
+    """
+    table = AppleEvent._meta.db_table
+    due = connection.ops.adapt_datetimefield_value(next_check_at)  # as the ORM stores it
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET event_id = %s, state = %s, num_requested = %s, "  # noqa: S608
+            "next_check_at = %s WHERE token_id = %s AND license_key = %s AND state = %s",
+            [
+                (
+                    event.event_id,
+                    AppleEvent.State.PENDING,
+                    len(event.client_user_ids),
+                    due,
+                    token.pk,
+                    key,
+                    AppleEvent.State.SENDING,
+                )
+                for key, event in answers.items()
+            ],
         )
-    )
-    for event in events:
-        answer = answers[event.license_key]
-        event.event_id = answer.event_id
-        event.state = AppleEvent.State.PENDING
-        event.num_requested = len(answer.client_user_ids)
-        event.next_check_at = next_check_at
-    return AppleEvent.objects.bulk_update(
-        events, ["event_id", "state", "num_requested", "next_check_at"]
-    )
 
 
 def _unanswered(token: VppToken):

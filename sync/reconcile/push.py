@@ -469,9 +469,10 @@ class Push:
         request per key; their events are followed up, nobody waits here."""
         if not users:
             return
-        size = self.client.service_config().limits.max_users or 1
-        users = records.apple_users_keyed(token=self.token, users=users, request_size=size)
-        outbox.user_requests_open(token=self.token, run=self.run, users=users, at=self.now)
+        if any(not u.event_id for u in users):  # made before keys, or to register again
+            size = self.client.service_config().limits.max_users or 1
+            users = records.apple_users_keyed(token=self.token, users=users, request_size=size)
+            outbox.user_requests_open(token=self.token, run=self.run, users=users, at=self.now)
         answered = outbox.requests_answered(token=self.token, keys={u.event_id for u in users})
         requests: dict[str, list[UserRow]] = {}
         for user in users:

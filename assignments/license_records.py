@@ -1,7 +1,8 @@
 """Writes the license reconciler makes: Apple users it registers, license states it records,
 books offered and installs requested. Every intention is written before Apple is asked, so a
 crash between the two leaves a row that says "pending", never a second request for the same
-thing; a pending license with no event id is checked against Apple by the next run.
+thing. A pending license carries the key of its request; one whose request has no answer
+recorded (the reconciler's outbox) is checked against Apple by the next run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from tokens.models import VppToken
 Status = AppleUser.Status
 State = License.State
 CHUNK = 5000  # ids per IN (...) list: below SQLite's variable limit, small for PostgreSQL
+REQUEST_KEY_PREFIX = "req:"
+
+
+def request_key() -> str:
+    """Our own key for one request to Apple, written on its rows before it leaves."""
+    return f"{REQUEST_KEY_PREFIX}{uuid.uuid4().hex}"
 
 
 class UserRow(NamedTuple):
@@ -106,27 +113,53 @@ def _live_users_pg(token: VppToken, person_ids: Sequence[int]) -> dict[int, User
 
 
 def apple_users_prepare(
-    *, token: VppToken, person_ids: Sequence[int], prefix: str
+    *, token: VppToken, person_ids: Sequence[int], prefix: str, request_size: int | None = None
 ) -> dict[int, UserRow]:
     """The live Apple user of each person for this token, making pending ones as needed.
 
     A new clientUserId is ours (prefix) and random, so it is never reused for another person.
+    With `request_size`, new users are made in blocks of that many, each block carrying the
+    key of the one registration request that will create it (its event_id).
     """
     existing = _live_users(token, person_ids)
     missing = [pk for pk in person_ids if pk not in existing]
     for part in _chunks(missing):
-        made = _apple_users_make(token, part, prefix)
+        made = _apple_users_make(token, part, prefix, _keys(len(part), request_size))
         existing.update(made)
         # A concurrent run made some first (the insert skipped them): keep theirs.
         existing.update(_live_users(token, [pk for pk in part if pk not in made]))
     return existing
 
 
+def _keys(count: int, size: int | None) -> list[str]:
+    """A request key for each of `count` new users, one key per block of `size` ('': none)."""
+    if not size:
+        return [""] * count
+    keys = [request_key() for _ in range(0, count, size)]
+    return [keys[index // size] for index in range(count)]
+
+
+def apple_users_keyed(
+    *, token: VppToken, users: Sequence[UserRow], request_size: int
+) -> list[UserRow]:
+    """The users, each with a registration request key: those with none (made before keys,
+    or to register again) get one per block of `request_size`, written before they are sent."""
+    bare = [u for u in users if not u.event_id]
+    keys = dict(zip((u.pk for u in bare), _keys(len(bare), request_size), strict=True))
+    for key in set(keys.values()):
+        AppleUser.objects.filter(
+            token=token, pk__in=[pk for pk, k in keys.items() if k == key]
+        ).update(event_id=key)
+    return [u._replace(event_id=keys[u.pk]) if u.pk in keys else u for u in users]
+
+
 def _apple_users_make(
-    token: VppToken, person_ids: Sequence[int], prefix: str
+    token: VppToken, person_ids: Sequence[int], prefix: str, keys: Sequence[str]
 ) -> dict[int, UserRow]:
-    """Insert pending Apple users for the people; those another run made first are skipped."""
+    """Insert pending Apple users for the people (the person's key from `keys`, same order);
+    those another run made first are skipped."""
     if connection.vendor != "postgresql":
+        key_of = dict(zip(person_ids, keys, strict=True))
         people = Person.objects.filter(pk__in=person_ids).values_list(
             "pk", "email", "managed_apple_id"
         )
@@ -139,6 +172,7 @@ def _apple_users_make(
                     email=email,
                     managed=bool(managed),
                     status=Status.PENDING,
+                    event_id=key_of[pk],
                 )
                 for pk, email, managed in people
             ],
@@ -154,38 +188,26 @@ def _apple_users_make(
             cursor,
             # The people by primary-key probes (see bulk_sql's _PROBE; joined plainly, both
             # reads of them were sequential scans of every person), read once for both uses.
-            "WITH source AS (SELECT p.id, t.c, p.email, coalesce(p.managed_apple_id, '') AS m "  # noqa: S608
-            "FROM unnest(%b::bigint[], %b::text[]) AS t(person_id, c) CROSS JOIN LATERAL "
+            "WITH source AS (SELECT p.id, t.c, t.k, p.email, "  # noqa: S608
+            "coalesce(p.managed_apple_id, '') AS m "
+            "FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS t(person_id, c, k) "
+            "CROSS JOIN LATERAL "
             f"(SELECT id, email, managed_apple_id FROM {people} WHERE id = t.person_id LIMIT 1) "
             "AS p), "
             f"made AS (INSERT INTO {users} (token_id, person_id, client_user_id, email, "
             "status, invite_code, id_hash, managed, error, event_id, updated_at) "
-            "SELECT %s, id, c, email, %s, '', '', m <> '', '', '', now() FROM source "
-            "ON CONFLICT DO NOTHING RETURNING id, person_id, client_user_id, email) "
-            "SELECT made.id, made.person_id, made.client_user_id, made.email, source.m "
-            "FROM made JOIN source ON source.id = made.person_id",
-            [bulk_sql.int8_array(person_ids), client_ids, token.pk, Status.PENDING],
+            "SELECT %s, id, c, email, %s, '', '', m <> '', '', k, now() FROM source "
+            "ON CONFLICT DO NOTHING RETURNING id, person_id, client_user_id, email, event_id) "
+            "SELECT made.id, made.person_id, made.client_user_id, made.email, source.m, "
+            "made.event_id FROM made JOIN source ON source.id = made.person_id",
+            [bulk_sql.int8_array(person_ids), client_ids, list(keys), token.pk, Status.PENDING],
         )
         return {
             person_id: UserRow(
-                pk, person_id, token.pk, cuid, Status.PENDING, email, "", None, managed, "", ""
+                pk, person_id, token.pk, cuid, Status.PENDING, email, "", None, managed, key, ""
             )
-            for pk, person_id, cuid, email, managed in rows
+            for pk, person_id, cuid, email, managed, key in rows
         }
-
-
-def apple_users_registration_sent(
-    *, token: VppToken, events: Iterable, users: Sequence[UserRow]
-) -> None:
-    """Remember which Apple event registers each of the users sent (one statement)."""
-    ids = {u.client_user_id: u.pk for u in users}
-    rows = [
-        (ids[cuid], event.event_id)
-        for event in events
-        for cuid in event.client_user_ids
-        if cuid in ids
-    ]
-    bulk_sql.apple_users_event_set(token_id=token.pk, rows=rows)
 
 
 def apple_users_registration_failed(
@@ -231,18 +253,34 @@ def licenses_set_state(
         )
 
 
-def licenses_event_sent(*, rows: Sequence[tuple[int, int, str]]) -> None:
-    """(ebook_id, apple_user_id, event_id): the pending licenses each Apple event covers."""
-    bulk_sql.licenses_event_set(rows=rows)
+def licenses_requested(
+    *,
+    token: VppToken,
+    ebooks: Sequence[EBook],
+    users: Sequence[UserRow],
+    event_id: str,
+    at: datetime,
+) -> None:
+    """The books' licenses for the users, pending and marked with `event_id`: the key of the
+    one request that asks for them (or a run's held marker), written before it is sent."""
+    for part in _chunks(list(users)):
+        bulk_sql.licenses_requested_upsert(
+            token_id=token.pk,
+            ebook_ids=[e.pk for e in ebooks],
+            rows=[(u.pk, u.person_id) for u in part],
+            event_id=event_id,
+            at=at,
+        )
 
 
 def licenses_stranded_resolve(
     *, license_ids: Sequence[int], held_ids: set[int], at: datetime
 ) -> None:
-    """Pending licenses whose request never left: held at Apple → assigned, else asked again."""
+    """Pending licenses whose request may never have left: held at Apple → assigned, else
+    asked again."""
     held = [pk for pk in license_ids if pk in held_ids]
     lost = [pk for pk in license_ids if pk not in held_ids]
-    pending = License.objects.filter(state=State.PENDING, event_id="")
+    pending = License.objects.filter(state=State.PENDING)
     for part in _chunks(held):
         pending.filter(pk__in=part).update(state=State.ASSIGNED, assigned_at=at, updated_at=at)
     for part in _chunks(lost):
@@ -258,7 +296,8 @@ def licenses_event_outcome(
     at: datetime,
 ) -> tuple[int, list[tuple[int, int]]]:
     """An association event ended: the listed (ebook or None for all, clientUserId) failed with
-    (state, number, why); the event's other pending licenses are held. Idempotent.
+    (state, number, why); the event's other pending licenses are held. Idempotent. `event_id`
+    is what the event's licenses carry (AppleEvent.license_ref: our key, or Apple's id).
 
     Returns how many licenses it assigned and their (ebook_id, person_id), read while still
     pending (the partial index by event finds them; once assigned only a scan would).
@@ -395,7 +434,8 @@ def _required_of(ebook_id: int, person_ids: Sequence[int]) -> list[int]:
 
 
 def install_requests_for_event(*, token: VppToken, event_id: str) -> int:
-    """Installs for the licenses an event just gave, where the book is Required for the person."""
+    """Installs for the licenses an event just gave, where the book is Required for the person
+    (`event_id`: what its licenses carry, AppleEvent.license_ref)."""
     required = BookOffer.objects.filter(
         ebook_id=OuterRef("ebook_id"), person_id=OuterRef("person_id"), intent="required"
     )

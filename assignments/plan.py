@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from assignments.models import GroupAssignment, License
+from assignments.models import GroupAssignment
 from assignments.selectors import people_holding, targeted_people
 from ebooks.models import EBook
 from tokens.models import VppToken
@@ -86,11 +86,3 @@ def books_to_plan(*, token: VppToken, after_pk: int = 0, batch: int = 200) -> It
         if len(page) < batch:
             return
         after_pk = page[-1].pk
-
-
-def licenses_stranded(*, token: VppToken, ebook_id: int | None = None) -> list[tuple[int, int]]:
-    """(ebook_id, license_id) of licenses marked pending whose request never reached Apple."""
-    rows = License.objects.filter(token=token, state=License.State.PENDING, event_id="")
-    if ebook_id is not None:
-        rows = rows.filter(ebook_id=ebook_id)
-    return list(rows.values_list("ebook_id", "pk"))

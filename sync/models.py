@@ -224,13 +224,20 @@ class ReconcileState(models.Model):
 
 
 class AppleEvent(models.Model):
-    """A write Apple accepted and works on asynchronously, followed until it ends."""
+    """A write Apple accepted and works on asynchronously, followed until it ends.
+
+    An association is recorded before it is sent (state `sending`, its `event_id` our request
+    key until Apple answers): the outbox of the pending licenses that carry the key. One left
+    `sending` belongs to a worker that died before the answer was recorded (or an answer that
+    was lost); its licenses are checked against Apple's listing, never requested again blind.
+    """
 
     class Kind(models.TextChoices):
         USERS = "users", "Register users"
         LICENSES = "licenses", "Associate licenses"
 
     class State(models.TextChoices):
+        SENDING = "sending", "Being sent to Apple"
         PENDING = "pending", "Pending at Apple"
         DONE = "done", "Done"
         GAVE_UP = "gave_up", "Stopped following"
@@ -242,6 +249,9 @@ class AppleEvent(models.Model):
     event_id = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    # The key the event's licenses carry in their event_id (one per request; `req:<hex>`).
+    # Blank for older events: their licenses carry Apple's event id.
+    license_key = models.CharField(max_length=100, blank=True)
     num_requested = models.PositiveIntegerField(default=0)
     num_completed = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
@@ -258,11 +268,25 @@ class AppleEvent(models.Model):
                 fields=("token", "next_check_at"),
                 condition=Q(state="pending"),
                 name="apple_event_pending_due",
-            )
+            ),
+            models.Index(
+                fields=("token", "license_key"),
+                condition=~Q(license_key=""),
+                name="apple_event_license_key",
+            ),
+            # Every run starts by asking whether a request was left unanswered.
+            models.Index(
+                fields=("token",), condition=Q(state="sending"), name="apple_event_sending"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.event_id}"
+
+    @property
+    def license_ref(self) -> str:
+        """What the event's licenses carry in their event_id: our key, or Apple's id (older)."""
+        return self.license_key or self.event_id
 
 
 class NotificationEndpoint(models.Model):

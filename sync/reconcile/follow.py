@@ -275,14 +275,15 @@ def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadli
         result.more = True
         return
     events = list(events)
-    # One read for all the events: which still have users Apple has not listed.
+    # One read for all the events: which still have users Apple has not listed (the users
+    # carry the event's license_ref: our request key, or Apple's id before keys).
     waiting: set[str] = set()
     for start in range(0, len(events), 5000):
         waiting.update(
             AppleUser.objects.filter(
                 token=token,
                 status=AppleUser.Status.PENDING,
-                event_id__in=[e.event_id for e in events[start : start + 5000]],
+                event_id__in=[e.license_ref for e in events[start : start + 5000]],
             )
             .values_list("event_id", flat=True)
             .distinct()
@@ -290,7 +291,7 @@ def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadli
     done = []
     for event in events:
         result.checked += 1
-        if event.event_id in waiting and event.attempts >= 2:
+        if event.license_ref in waiting and event.attempts >= 2:
             # Not listed after a few looks: the event's status says why, or that Apple works on.
             status = client.event_status(event.event_id)
             if status.is_done:
@@ -298,7 +299,7 @@ def _users_follow_up(token, client, events, now, result: FollowUp, clock, deadli
                 _users_failures(token, status)
                 done.append(event.pk)
                 continue
-        if event.event_id in waiting:
+        if event.license_ref in waiting:
             _not_done(event, now, result)
             continue
         done.append(event.pk)
@@ -352,7 +353,8 @@ def licenses_event_apply(
     together (one disk sync instead of four per event), and a worker killed in between leaves
     the event pending, applied whole by the next follow-up, its licenses counted once.
     """
-    pending = License.objects.filter(event_id=event.event_id, state=License.State.PENDING)
+    ref = event.license_ref  # what the event's licenses carry
+    pending = License.objects.filter(event_id=ref, state=License.State.PENDING)
     ebook_ids = set(pending.values_list("ebook_id", flat=True).distinct())
     keys = dict(
         ((adam, pricing), pk)
@@ -381,12 +383,12 @@ def licenses_event_apply(
             for cuid in failure.client_user_ids:
                 failed[(ebook_id, cuid)] = outcome
     failed_count = (
-        License.objects.filter(token=token, event_id=event.event_id, state=License.State.PENDING)
+        License.objects.filter(token=token, event_id=ref, state=License.State.PENDING)
         .filter(apple_user__client_user_id__in={cuid for _, cuid in failed})
         .count()
     )
     assigned, assigned_rows = records.licenses_event_outcome(
-        token=token, event_id=event.event_id, failed=failed, at=now
+        token=token, event_id=ref, failed=failed, at=now
     )
     result.licensed += assigned
     if assigned:
@@ -413,7 +415,8 @@ def book_events_settle(
     recorded: Apple's count may already include them); returns how many ended."""
     deadline = clock() + budget
     now = timezone.now()
-    event_ids = set(
+    # Our request keys, or Apple's event ids on licenses written before the keys.
+    refs = set(
         License.objects.filter(ebook_id=ebook_id, state=License.State.PENDING)
         .exclude(event_id="")
         .values_list("event_id", flat=True)
@@ -421,7 +424,9 @@ def book_events_settle(
     )
     result = FollowUp()
     for event in AppleEvent.objects.filter(
-        token=token, event_id__in=event_ids, state=AppleEvent.State.PENDING
+        Q(license_key__in=refs) | Q(event_id__in=refs),
+        token=token,
+        state=AppleEvent.State.PENDING,
     ):
         if clock() > deadline:
             break

@@ -1,12 +1,16 @@
 """Licenses a run has decided to ask for, gathered into Apple's requests.
 
 Books going to exactly the same people share requests (maxAssets books each), so a step keeps
-what it planned until a request is full. When a step's time is up before that, the gathered
+what it planned until a request is full. Gathered licenses are not written yet: each request
+writes its own, with its key, just before it leaves (sync.reconcile.outbox). Until then they
+count as in flight for their book (`gathered`), so a book planned in several slices is never
+granted past its count. When a step's time is up before a request is full, the gathered
 licenses are *held* for the run's next step instead of sent half full: their pending rows are
-marked with the run (`held:<run id>`, no Apple event) and the next step loads them back. A held
-row is cleared (no event id: "maybe sent") just before its request leaves, so a crash never
-leaves a request Apple took behind a mark; rows still held by a run that died were never sent,
-and the next run deletes them (its plan asks for them again).
+written marked with the run (`held:<run id>`, no Apple event) and the next step loads them
+back. A held row takes its request's key in the statement that writes the request's other
+rows (with its outbox event), so a crash never leaves a request Apple took behind a mark; rows
+still held by a run that died were never sent, and the next run deletes them (its plan asks
+for them again).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from assignments.license_records import UserRow
 from assignments.models import AppleUser, License
@@ -61,6 +66,12 @@ class Grants:
     def has(self, ebook_id: int) -> bool:
         return any(e.pk == ebook_id for g in self.by_people.values() for e in g.ebooks)
 
+    def gathered(self, ebook_id: int) -> int:
+        """Licenses of the book gathered but not written yet (held ones are written)."""
+        return sum(
+            len(g.users) for g in self.by_people.values() if any(e.pk == ebook_id for e in g.fresh)
+        )
+
     def aligned(self, max_assets: int) -> bool:
         """Every grant fills its requests' asset lists (maxAssets books, or a multiple)."""
         return all(len(g.ebooks) % max_assets == 0 for g in self.by_people.values())
@@ -77,28 +88,19 @@ class Grants:
         for grant in self.take():
             self._mark(grant.fresh, grant.users)
 
-    def hold_rest(self, grant: Grant, users: Sequence[UserRow]) -> None:
-        """Part of a grant was sent: keep the rest for the next step."""
-        self._mark(grant.fresh, users)
+    def hold_rest(self, grant: Grant, users: Sequence[UserRow], ebooks: Sequence[EBook]) -> None:
+        """Part of a grant was sent: keep these of its books for these people for the next
+        step (held books are marked already)."""
+        fresh = [e for e in ebooks if e in grant.fresh]
+        if fresh and users:
+            self._mark(fresh, users)
 
     def _mark(self, ebooks: Sequence[EBook], users: Sequence[UserRow]) -> None:
         from assignments import license_records as records
 
-        records.licenses_event_sent(rows=[(e.pk, u.pk, self.marker) for e in ebooks for u in users])
-
-    def release(self, grant: Grant, users: Sequence[UserRow]) -> None:
-        """Just before the request leaves: held rows become "maybe sent" (no event id)."""
-        held = [e.pk for e in grant.ebooks if e not in grant.fresh]
-        if not held:
-            return
-        for start in range(0, len(users), CHUNK):
-            License.objects.filter(
-                token=self.token,
-                state=License.State.PENDING,
-                event_id=self.marker,
-                ebook_id__in=held,
-                apple_user_id__in=[u.pk for u in users[start : start + CHUNK]],
-            ).update(event_id="")
+        records.licenses_requested(
+            token=self.token, ebooks=ebooks, users=users, event_id=self.marker, at=timezone.now()
+        )
 
     def load(self) -> None:
         """The grants the run's previous step held, grouped again by their people."""

@@ -24,7 +24,7 @@ from assignments.apple_records import apple_users_upsert
 from assignments.models import AppleUser, License
 from ebooks.models import EBook
 from sync.models import AppleEvent, AppleNotification, NotificationEndpoint, ReconcileRun
-from sync.reconcile import queue
+from sync.reconcile import outbox, queue
 from sync.reconcile.counts import ebooks_counts_refresh
 from sync.reconcile.runs import reconcile_changed_mark, reconcile_request, reconcile_run_count
 from tokens.clients import client_for_token, client_user_id_prefix
@@ -237,8 +237,11 @@ def _user_associated(token: VppToken, payload: dict, now: datetime, client) -> N
 def _user_management(token: VppToken, payload: dict, now: datetime, client) -> None:
     ours = _users(token, payload.get("users") or [], now)
     event_id = str(payload.get("eventId") or "")
+    event = AppleEvent.objects.filter(token=token, event_id=event_id).first() if event_id else None
     waiting = AppleUser.objects.filter(
-        token=token, event_id=event_id, status=AppleUser.Status.PENDING
+        token=token,
+        event_id=event.license_ref if event else event_id,  # what the event's users carry
+        status=AppleUser.Status.PENDING,
     )
     finished = 0
     if event_id and not waiting.exists():
@@ -296,15 +299,23 @@ def _asset_management(token: VppToken, payload: dict, now: datetime, client) -> 
             updated_at=now,
         )
     event = AppleEvent.objects.filter(token=token, event_id=event_id).first()
+    if event is None and held:
+        # Apple told us before its answer to the request was recorded: the request is found
+        # by the key its licenses carry, so the outcome still counts for its run, once.
+        ebook_id, cuids = next(iter(held.items()))
+        event = outbox.request_unanswered_of(
+            token=token, ebook_id=ebook_id, client_user_id=cuids[0]
+        )
     if event is not None:
+        ref = event.license_ref  # what the event's licenses carry
         reconcile_run_count(run_id=event.run_id, licenses_assigned=assigned, licenses_failed=failed)
         if assigned:
-            records.install_requests_for_event(token=token, event_id=event_id)
-        left = License.objects.filter(token=token, event_id=event_id, state=License.State.PENDING)
+            records.install_requests_for_event(token=token, event_id=ref)
+        left = License.objects.filter(token=token, event_id=ref, state=License.State.PENDING)
         if not left.exists() and AppleEvent.objects.filter(
-            pk=event.pk, state=AppleEvent.State.PENDING
+            pk=event.pk, state__in=(AppleEvent.State.PENDING, AppleEvent.State.SENDING)
         ).update(state=AppleEvent.State.DONE, finished_at=now):
-            books_of_event = License.objects.filter(token=token, event_id=event_id)
+            books_of_event = License.objects.filter(token=token, event_id=ref)
             ebooks_counts_refresh(
                 token=token,
                 client=client or client_for_token(token),

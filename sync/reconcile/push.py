@@ -1,6 +1,7 @@
 """One step of a reconcile run: plan each book, register and invite the people who lack an
 Apple user, and ask Apple for the licenses, in requests of the allowed size. Nothing waits for
-Apple here: each event id is stored with the rows it covers and followed up later."""
+Apple here: each request's licenses are written with its key before it leaves, its event
+recorded once Apple answers (sync.reconcile.outbox) and followed up later."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from apple.client import AppleClient
@@ -24,19 +26,13 @@ from assignments import license_records as records
 from assignments.invitations import InvitationError, invitations_send
 from assignments.license_records import UserRow
 from assignments.models import AppleUser, GroupAssignment, License
-from assignments.plan import (
-    BookPlan,
-    TargetCache,
-    book_plan,
-    books_to_plan,
-    licenses_stranded,
-)
+from assignments.plan import BookPlan, TargetCache, book_plan, books_to_plan
 from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun, ReconcileState
-from sync.reconcile import queue
+from sync.reconcile import outbox, queue
 from sync.reconcile.counts import ebooks_counts_apply
 from sync.reconcile.follow import INVITATION_POLL, book_events_settle, follow_up_schedule
-from sync.reconcile.grants import HELD_PREFIX, Grants, held_by_other_runs_drop
+from sync.reconcile.grants import HELD_PREFIX, Grant, Grants, held_by_other_runs_drop
 from sync.reconcile.notifications import notifications_register
 from sync.reconcile.runs import (
     reconcile_changed_mark,
@@ -54,7 +50,7 @@ RunState = ReconcileRun.State
 TASK_BUDGET = 10.0  # seconds a step works before it hands the rest to a new task
 PEOPLE_PER_SLICE = 5000  # a multiple of Apple's request sizes: no request goes out half full
 FIRST_FOLLOW_UP = 2.0  # seconds after a write before its event is first checked
-# A pending license with no event id: its request may still be in flight at Apple for a while.
+# A pending license whose request has no answer recorded may still be in flight at Apple.
 STRANDED_GRACE = timedelta(minutes=2)
 SKIP_STATES = {VppToken.State.EXPIRED, VppToken.State.INVALID, VppToken.State.CLAIMED_ELSEWHERE}
 NOT_ENOUGH_LICENSES = 9709
@@ -62,6 +58,14 @@ NOT_ENOUGH_LICENSES = 9709
 
 def _maybe_queued(error: AppleError) -> bool:
     return isinstance(error, TransientError) and error.maybe_queued
+
+
+def _new_user(user: UserRow) -> NewUser:
+    return NewUser(
+        client_user_id=user.client_user_id,
+        email=user.email or None,
+        managed_apple_id=user.managed_apple_id or None,
+    )
 
 
 class Handover(Exception):
@@ -218,28 +222,43 @@ class Push:
         """Ask Apple for the licenses gathered, books with the same people together; True when
         the step's time ran out (`budgeted`) and the rest is held for the next step."""
         held = False
-        # One request's people at a time: the step's time is checked between requests.
-        size = self.client.service_config().limits.max_client_user_ids or PEOPLE_PER_SLICE
+        # Pieces of exactly one request each (maxAssets books by maxClientUserIds people): one
+        # key per request, written with its licenses as it leaves.
+        limits = self.client.service_config().limits
+        size = limits.max_client_user_ids or PEOPLE_PER_SLICE
+        books = limits.max_assets or 1
         for grant in self.grants.take():
-            for start in range(0, len(grant.users), size):
-                if budgeted and self.pieces_sent and self.clock() > self.deadline:
-                    self.grants.hold_rest(grant, grant.users[start:])
-                    held = True
-                    break
-                users = grant.users[start : start + size]
-                self.grants.release(grant, users)
-                self.pieces_sent += 1
-                try:
-                    self._associate(grant.ebooks, users)
-                except (AuthError, ClaimedElsewhereError) as error:
-                    token_apple_error_record(token=self.token, error=error)
-                    raise TokenStop(plain_message(error)) from None
-                except AppleError as error:
-                    names = ", ".join(f"“{e}”" for e in grant.ebooks)
-                    self.book_errors.append(f"{names}: {plain_message(error)}")
-                    self._add(books_failed=len(grant.ebooks))
-                    break
+            held = self._grant_send(grant, size, books, budgeted=budgeted) or held
         return held
+
+    def _grant_send(self, grant: Grant, size: int, books: int, *, budgeted: bool) -> bool:
+        """One grant, request by request; True when the step's time ran out (checked between
+        requests: each writes its licenses) and the rest was held."""
+        for start in range(0, len(grant.users), size):
+            users = grant.users[start : start + size]
+            for first in range(0, len(grant.ebooks), books):
+                if budgeted and self.pieces_sent and self.clock() > self.deadline:
+                    self.grants.hold_rest(grant, users, grant.ebooks[first:])
+                    self.grants.hold_rest(grant, grant.users[start + size :], grant.ebooks)
+                    return True
+                self.pieces_sent += 1
+                if not self._request(grant.ebooks[first : first + books], users):
+                    return False  # the rest of the grant is not asked for: planned again
+        return False
+
+    def _request(self, ebooks: list[EBook], users: list[UserRow]) -> bool:
+        """One associate request; False when Apple refused it."""
+        try:
+            self._associate(ebooks, users)
+        except (AuthError, ClaimedElsewhereError) as error:
+            token_apple_error_record(token=self.token, error=error)
+            raise TokenStop(plain_message(error)) from None
+        except AppleError as error:
+            names = ", ".join(f"“{e}”" for e in ebooks)
+            self.book_errors.append(f"{names}: {plain_message(error)}")
+            self._add(books_failed=len(ebooks))
+            return False
+        return True
 
     def _save_progress(self) -> bool:
         from django.db.models import F
@@ -262,9 +281,16 @@ class Push:
             changed = True  # asked for, or Apple finished registering people / refused some
         # Licenses a dead run held were never requested: dropped, and planned again.
         dropped = held_by_other_runs_drop(token=self.token, run_id=self.run.pk)
-        if changed or dropped or licenses_stranded(token=self.token):
+        if changed or dropped or self._stranded():
             return state.change_seq
         return None
+
+    def _stranded(self) -> bool:
+        """A request's answer was never recorded and some of its licenses are still pending."""
+        if not outbox.requests_unanswered(token=self.token):
+            return False
+        outbox.requests_settled_close(token=self.token, at=self.now)
+        return outbox.requests_unanswered(token=self.token)
 
     def finish(self, state: str, message: str) -> ReconcileRun:
         self._save_progress()
@@ -324,12 +350,15 @@ class Push:
         return [pk for pk in plan.wanted if pk in rest]
 
     def _stranded_resolve(self, ebook: EBook) -> None:
-        """Pending licenses with no event id (a worker died before storing it): ask Apple."""
+        """Pending licenses whose request has no answer recorded (a worker died before it was,
+        or the answer was lost): ask Apple's listing, never the request again."""
         if self.stranded_books is None:
-            self.stranded_books = {book for book, _ in licenses_stranded(token=self.token)}
+            # Requests whose licenses all settled otherwise (a notification) stop counting.
+            outbox.requests_settled_close(token=self.token, at=self.now)
+            self.stranded_books = {book for book, _ in outbox.licenses_stranded(token=self.token)}
         if ebook.pk not in self.stranded_books:
             return
-        stranded = [pk for _, pk in licenses_stranded(token=self.token, ebook_id=ebook.pk)]
+        stranded = [pk for _, pk in outbox.licenses_stranded(token=self.token, ebook_id=ebook.pk)]
         if not stranded:
             return
         rows = dict(
@@ -357,12 +386,13 @@ class Push:
         # Young rows Apple does not list yet may still be on their way: look again next run.
         settled = [pk for pk in rows if pk in held or ages[pk] < self.now - STRANDED_GRACE]
         records.licenses_stranded_resolve(license_ids=settled, held_ids=held, at=self.now)
+        outbox.requests_settled_close(token=self.token, at=self.now)
 
     def _give(self, ebook: EBook, person_ids: list[int]) -> None:
         """Register, invite and license one slice of the people who lack the book."""
         users = self._users(person_ids)
         rows = [users[pk] for pk in person_ids if pk in users]
-        self._register([u for u in rows if u.status == AppleUser.Status.PENDING and not u.event_id])
+        self._register([u for u in rows if u.status == AppleUser.Status.PENDING])
         self._add(invitations_sent=invitations_send(users=rows, client=self.client))
         invited = [u for u in rows if u.status == AppleUser.Status.REGISTERED]
         joined = [u for u in rows if u.status == AppleUser.Status.ASSOCIATED]
@@ -412,11 +442,18 @@ class Push:
         """The people's live Apple users (made as needed); associated ones are remembered for
         the step's other books, the others read again (the step registers and invites them)."""
         missing = [pk for pk in person_ids if pk not in self.associated]
-        users = (
-            records.apple_users_prepare(token=self.token, person_ids=missing, prefix=self.prefix)
-            if missing
-            else {}
-        )
+        users = {}
+        if missing:
+            size = self.client.service_config().limits.max_users or 1
+            # New users carry their registration request's key; its outbox event goes with them.
+            with transaction.atomic():
+                users = records.apple_users_prepare(
+                    token=self.token, person_ids=missing, prefix=self.prefix, request_size=size
+                )
+                pending = [u for u in users.values() if u.status == AppleUser.Status.PENDING]
+                outbox.user_requests_open(
+                    token=self.token, run=self.run, users=pending, at=self.now
+                )
         for pk, user in users.items():
             if user.status == AppleUser.Status.ASSOCIATED:
                 self.associated[pk] = user
@@ -428,58 +465,53 @@ class Push:
         return found
 
     def _register(self, users: list[UserRow]) -> None:
-        """Ask Apple to create the users; their event is followed up, nobody waits here."""
+        """Ask Apple to create the pending users not asked for yet (no answer recorded), one
+        request per key; their events are followed up, nobody waits here."""
         if not users:
             return
-        new_users = [
-            NewUser(
-                client_user_id=u.client_user_id,
-                email=u.email or None,
-                managed_apple_id=u.managed_apple_id or None,
-            )
-            for u in users
-        ]
+        if any(not u.event_id for u in users):  # made before keys, or to register again
+            size = self.client.service_config().limits.max_users or 1
+            users = records.apple_users_keyed(token=self.token, users=users, request_size=size)
+            outbox.user_requests_open(token=self.token, run=self.run, users=users, at=self.now)
+        answered = outbox.requests_answered(token=self.token, keys={u.event_id for u in users})
+        requests: dict[str, list[UserRow]] = {}
+        for user in users:
+            # Apple's own event id (a registration sent before keys): answered already.
+            if user.event_id.startswith(outbox.KEY_PREFIX) and user.event_id not in answered:
+                requests.setdefault(user.event_id, []).append(user)
+        answers: dict[str, EventRef] = {}
         try:
-            events = self.client.create_users(new_users)
+            for key, group in requests.items():
+                events = self.client.create_users([_new_user(u) for u in group])
+                if len(events) == 1:  # else unanswered: registered again by the next step
+                    answers[key] = events[0]
         except AppleError as error:
-            events = list(error.partial_events)
-            self._events_record(events, AppleEvent.Kind.USERS)
-            records.apple_users_registration_sent(token=self.token, events=events, users=users)
+            self._registrations_sent(answers)
             if isinstance(error, AuthError | ClaimedElsewhereError) or _maybe_queued(error):
                 raise  # users Apple may have made show up in the next users read
-            sent = {cid for event in events for cid in event.client_user_ids}
+            refused = [key for key in requests if key not in answers]
             records.apple_users_registration_failed(
                 token=self.token,
-                client_user_ids=[
-                    u.client_user_id for u in new_users if u.client_user_id not in sent
-                ],
+                client_user_ids=[u.client_user_id for key in refused for u in requests[key]],
                 reason=plain_message(error),
             )
+            outbox.requests_refused(token=self.token, keys=refused, at=self.now)
             raise
-        self._events_record(events, AppleEvent.Kind.USERS)
-        records.apple_users_registration_sent(token=self.token, events=events, users=users)
-        self._add(users_registered=sum(len(e.client_user_ids) for e in events))
+        self._registrations_sent(answers)
 
-    def _events_record(self, events: list[EventRef], kind: str) -> None:
-        if not events:
+    def _registrations_sent(self, answers: dict[str, EventRef]) -> None:
+        if not answers:
             return
-        due = self.now + timedelta(seconds=FIRST_FOLLOW_UP)
-        AppleEvent.objects.bulk_create(
-            [
-                AppleEvent(
-                    token=self.token,
-                    run=self.run,
-                    event_id=e.event_id,
-                    kind=kind,
-                    num_requested=len(e.client_user_ids) * max(len(e.assets), 1),
-                    next_check_at=due,
-                )
-                for e in events
-            ],
-            ignore_conflicts=True,
+        outbox.user_requests_answered(
+            token=self.token,
+            answers=answers,
+            next_check_at=self.now + timedelta(seconds=FIRST_FOLLOW_UP),
         )
-        self.events_sent += len(events)
-        self._add(write_requests=len(events))
+        self.events_sent += len(answers)
+        self._add(
+            write_requests=len(answers),
+            users_registered=sum(len(e.client_user_ids) for e in answers.values()),
+        )
 
     # --- licenses -----------------------------------------------------------------------
 
@@ -497,7 +529,9 @@ class Push:
             return 0
         if asset.unlimited:
             return None
+        # Gathered licenses are written only when their request leaves: in flight as well.
         in_flight = License.objects.filter(ebook=ebook, state=State.PENDING).count()
+        in_flight += self.grants.gathered(ebook.pk)
         return max((asset.available_count or 0) - in_flight, 0)
 
     def _license(self, ebook: EBook, joined: list[UserRow]) -> None:
@@ -526,18 +560,13 @@ class Push:
             error_message="Not enough licenses left for this book; buy more to cover everyone.",
         )
         self._add(shortfall=len(short))
-        if not granted:
-            return
-        # Written before Apple is asked: a crash in between leaves pending rows with no event
-        # id, which the next run checks against Apple before asking again.
-        records.licenses_set_state(
-            token=self.token, ebook=ebook, users=granted, state=State.PENDING, at=self.now
-        )
-        self.grants.add(ebook, granted)
+        if granted:
+            # Written pending when their request leaves (_associate), with its key.
+            self.grants.add(ebook, granted)
 
     def _settle(self, ebook: EBook) -> bool:
         if self.grants.has(ebook.pk):
-            self._grants_send()  # what this step gathered must have its event ids first
+            self._grants_send()  # what this step gathered must be asked for first
         return bool(
             book_events_settle(
                 token=self.token,
@@ -549,49 +578,57 @@ class Push:
         )
 
     def _in_flight(self, ebook: EBook) -> bool:
-        """Licenses of the book Apple was asked for whose outcome is not known yet."""
+        """Licenses of the book Apple took a request for whose outcome is not known yet."""
+        unanswered = AppleEvent.objects.filter(token=self.token, state=AppleEvent.State.SENDING)
         return (
             License.objects.filter(ebook=ebook, state=State.PENDING)
             .exclude(event_id="")
             .exclude(event_id__startswith=HELD_PREFIX)
+            .exclude(event_id__in=unanswered.values("license_key"))
             .exists()
         )
 
     def _associate(self, ebooks: list[EBook], users: list[UserRow]) -> None:
-        by_key = {AssetKey(e.adam_id, e.pricing_param): e for e in ebooks}
-        user_pk = {u.client_user_id: u.pk for u in users}
+        """One request: its licenses and outbox event written, then Apple asked."""
+        key = records.request_key()
+        outbox.license_request_open(
+            token=self.token, run=self.run, key=key, ebooks=ebooks, users=users, at=self.now
+        )
+        assets = [AssetKey(e.adam_id, e.pricing_param) for e in ebooks]
         try:
             events = self.client.associate(
-                assets=list(by_key), client_user_ids=[u.client_user_id for u in users]
+                assets=assets, client_user_ids=[u.client_user_id for u in users]
             )
         except AppleError as error:
-            events = list(error.partial_events)
-            self._licenses_sent(events, by_key, user_pk)
             if _maybe_queued(error):
-                # Apple may have queued the request though its answer was lost: the rows stay
-                # pending with no event id, and the next run asks Apple before asking again.
+                # Apple may have queued the request though its answer was lost: the licenses
+                # stay pending under an unanswered key, and the next run asks Apple's listing.
                 raise
-            sent = {(k, c) for e in events for k in e.assets for c in e.client_user_ids}
-            for key, ebook in by_key.items():
+            for ebook in ebooks:
                 records.licenses_set_state(
                     token=self.token,
                     ebook=ebook,
-                    users=[u for u in users if (key, u.client_user_id) not in sent],
+                    users=users,
                     state=State.FAILED,
                     at=self.now,
                     error_number=error.error_number,
                     error_message=plain_message(error),
                 )
+            outbox.requests_refused(token=self.token, keys=[key], at=self.now)
             raise
-        self._licenses_sent(events, by_key, user_pk)
+        self._licenses_sent(key, events, len(ebooks) * len(users))
 
-    def _licenses_sent(self, events: list[EventRef], by_key, user_pk) -> None:
-        self._events_record(events, AppleEvent.Kind.LICENSES)
-        rows = [
-            (by_key[AssetKey(*key)].pk, user_pk[cuid], e.event_id)
-            for e in events
-            for key in e.assets
-            for cuid in e.client_user_ids
-        ]
-        records.licenses_event_sent(rows=rows)
-        self._add(licenses_requested=len(rows))
+    def _licenses_sent(self, key: str, events: list[EventRef], requested: int) -> None:
+        if len(events) != 1:
+            # A piece is one request (pre-split to Apple's limits), so one event. Otherwise the
+            # key stays unanswered: the next run settles its licenses from Apple's listing.
+            logger.warning("Request %s answered with %d events", key, len(events))
+            return
+        outbox.license_request_answered(
+            token=self.token,
+            key=key,
+            event=events[0],
+            next_check_at=self.now + timedelta(seconds=FIRST_FOLLOW_UP),
+        )
+        self.events_sent += 1
+        self._add(write_requests=1, licenses_requested=requested)

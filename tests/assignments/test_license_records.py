@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from apple.types import EventRef
 from assignments import bulk_sql
 from assignments import license_records as records
 from assignments.models import AppleUser, BookOffer, InstallRequest, License, Person
@@ -91,34 +93,63 @@ def test_event_outcome_names_what_it_assigned_and_installs_only_required_books(e
     assert again == (0, [])  # applied twice, nothing moves
 
 
-def test_event_ids_go_to_the_named_pending_licenses_only(ebook):
-    other = EBookFactory(token=ebook.token)
-    pending = LicenseFactory(ebook=ebook, state=License.State.PENDING)
-    held = LicenseFactory(ebook=ebook, state=License.State.ASSIGNED, event_id="ev-old")
-    same_user_other_book = LicenseFactory(
-        ebook=other, apple_user=pending.apple_user, state=License.State.PENDING
+def test_a_request_writes_its_licenses_pending_with_its_key_once(ebook):
+    """Each book's license for each user of one request, with the request's key: written
+    once, before Apple is asked; a license Apple gave already is never moved back."""
+    other, untouched = EBookFactory(token=ebook.token), EBookFactory(token=ebook.token)
+    failed = LicenseFactory(ebook=ebook, state=License.State.FAILED, error_number=9610)
+    held = LicenseFactory(
+        ebook=other, apple_user=failed.apple_user, state=License.State.ASSIGNED, event_id="ev-old"
     )
-    records.licenses_event_sent(
-        rows=[(ebook.pk, pending.apple_user_id, "ev-1"), (ebook.pk, held.apple_user_id, "ev-1")]
+    fresh = LicenseFactory(ebook=untouched, state=License.State.FAILED).apple_user
+    users = records.apple_users_prepare(
+        token=ebook.token, person_ids=[failed.person_id, fresh.person_id], prefix="x"
     )
-    events = dict(License.objects.values_list("pk", "event_id"))
-    assert events == {pending.pk: "ev-1", held.pk: "ev-old", same_user_other_book.pk: ""}
-
-
-def test_registration_events_go_to_the_tokens_own_users(ebook):
-    mine = AppleUser.objects.create(token=ebook.token, person=PersonFactory(), client_user_id="c1")
-    theirs = AppleUser.objects.create(
-        token=EBookFactory().token, person=PersonFactory(), client_user_id="c1", error="old"
-    )
-    records.apple_users_registration_sent(
+    records.licenses_requested(
         token=ebook.token,
-        events=[EventRef(event_id="ev-u", client_user_ids=("c1", "c2"))],
-        users=records.apple_users_prepare(
-            token=ebook.token, person_ids=[mine.person_id], prefix="c"
-        ).values(),
+        ebooks=[ebook, other],
+        users=list(users.values()),
+        event_id="req:1",
+        at=timezone.now(),
     )
-    mine.refresh_from_db(), theirs.refresh_from_db()
-    assert (mine.event_id, theirs.event_id, theirs.error) == ("ev-u", "", "old")
+    rows = {
+        (e, u): (state, event_id, number)
+        for e, u, state, event_id, number in License.objects.values_list(
+            "ebook_id", "apple_user_id", "state", "event_id", "error_number"
+        )
+    }
+    assert rows == {
+        (ebook.pk, failed.apple_user_id): ("pending", "req:1", None),
+        (other.pk, held.apple_user_id): ("assigned", "ev-old", None),
+        (ebook.pk, fresh.pk): ("pending", "req:1", None),
+        (other.pk, fresh.pk): ("pending", "req:1", None),
+        (untouched.pk, fresh.pk): ("failed", "", None),
+    }
+
+
+def test_new_users_carry_the_key_of_their_registration_request(ebook):
+    """Made in blocks of one request each, the key written with the user; users made before
+    keys (or to register again) get theirs in blocks the same way."""
+    people = PersonFactory.create_batch(5)
+    made = records.apple_users_prepare(
+        token=ebook.token, person_ids=[p.pk for p in people], prefix="x", request_size=2
+    )
+    keys = [made[p.pk].event_id for p in people]
+    assert all(k.startswith("req:") for k in keys)
+    assert [keys.count(k) for k in dict.fromkeys(keys)] == [2, 2, 1]
+    stored = dict(AppleUser.objects.values_list("person_id", "event_id"))
+    assert [stored[p.pk] for p in people] == keys
+    AppleUser.objects.update(event_id="")
+    bare = list(
+        records.apple_users_prepare(
+            token=ebook.token, person_ids=[p.pk for p in people], prefix="x"
+        ).values()
+    )
+    keyed = records.apple_users_keyed(token=ebook.token, users=bare, request_size=3)
+    assert sorted(Counter(u.event_id for u in keyed).values()) == [2, 3]
+    assert dict(AppleUser.objects.values_list("pk", "event_id")) == {
+        u.pk: u.event_id for u in keyed
+    }
 
 
 def test_required_books_are_found_per_person(ebook):
@@ -170,22 +201,15 @@ def test_writes_by_key_probe_unique_indexes_whatever_the_statistics_say(ebook, p
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE assignments_license; ANALYZE assignments_appleuser")
     fresh = users[2000:]
-    License.objects.bulk_create(
-        [License(token=token, ebook=ebook, apple_user=u, person_id=u.person_id) for u in fresh]
-    )
-    records.licenses_event_sent(rows=[(ebook.pk, u.pk, "ev-1") for u in fresh])
     rows = records.apple_users_prepare(
         token=token, person_ids=[u.person_id for u in fresh], prefix="x"
     ).values()
-    records.apple_users_registration_sent(
-        token=token,
-        events=[EventRef(event_id="ev-u", client_user_ids=tuple(u.client_user_id for u in fresh))],
-        users=list(rows),
+    records.licenses_requested(
+        token=token, ebooks=[ebook], users=list(rows), event_id="req:1", at=timezone.now()
     )
     records._required_of(ebook.pk, [u.person_id for u in fresh])
-    license_set, _, users_set, _ = plans  # and the reads of users and of Required offers
-    assert "license_unique" in license_set
-    assert "assignments_appleuser_pkey" in users_set
+    _, request_insert, _ = plans  # and the reads of users and of Required offers
+    assert "license_unique" in request_insert  # the conflict arbiter, no read of the table
     for plan in plans:  # per-row index probes (any index of the key's leading column will do)
         assert not any(scan in plan for scan in ("Seq Scan", "Bitmap", "Hash")), plan
-    assert License.objects.filter(event_id="ev-1").count() == 1000
+    assert License.objects.filter(event_id="req:1", state="pending").count() == 1000

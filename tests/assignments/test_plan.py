@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assignments.models import GroupAssignment, License
-from assignments.plan import book_plan, books_to_plan, licenses_stranded
+from assignments.plan import book_plan, books_to_plan
 from tests.factories import (
     EBookFactory,
     GroupAssignmentFactory,
@@ -78,11 +78,3 @@ def test_books_to_plan_pages_from_a_cursor_and_skips_gone_and_unassigned_books()
     assert [b.pk for b in books_to_plan(token=token, batch=2)] == [b.pk for b in books]
     after = books[1].pk
     assert [b.pk for b in books_to_plan(token=token, after_pk=after)] == [b.pk for b in books[2:]]
-
-
-def test_stranded_means_pending_without_an_event_id():
-    book = EBookFactory()
-    stranded = LicenseFactory(ebook=book, state=License.State.PENDING, event_id="")
-    LicenseFactory(ebook=book, state=License.State.PENDING, event_id="sent")
-    LicenseFactory(ebook=book, state=License.State.ASSIGNED)
-    assert licenses_stranded(token=book.token) == [(book.pk, stranded.pk)]

@@ -244,7 +244,7 @@ def test_invitation_accepted_is_licensed_at_the_next_follow_up_without_notificat
 def test_outcome_arriving_before_the_event_id_is_stored_is_applied(
     reconciler, public, apple, synced, client, applied, monkeypatch
 ):
-    from assignments import license_records
+    from sync.reconcile import outbox
 
     book = _book(synced)
     people = PersonFactory.create_batch(2, managed=True)
@@ -254,14 +254,14 @@ def test_outcome_arriving_before_the_event_id_is_stored_is_applied(
         intent=GroupAssignment.Intent.AVAILABLE,
         confirmed_irrevocable=True,
     )
-    real = license_records.licenses_event_sent
+    real = outbox.license_request_answered
 
-    def notifications_first(*, rows):
-        # Apple's ASSET_MANAGEMENT lands before we write the event id.
+    def notifications_first(**kwargs):
+        # Apple's ASSET_MANAGEMENT lands before we record the event id.
         _deliver(client, apple, synced, applied, kinds={"ASSET_MANAGEMENT"})
-        real(rows=rows)
+        return real(**kwargs)
 
-    monkeypatch.setattr(license_records, "licenses_event_sent", notifications_first)
+    monkeypatch.setattr(outbox, "license_request_answered", notifications_first)
     result = reconciler.drive(synced)
     assert set(License.objects.filter(ebook=book).values_list("state", flat=True)) == {
         State.ASSIGNED

@@ -7,14 +7,17 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apple.client import AppleClient
 from apple.errors import AppleRequestError
 from assignments.models import GroupAssignment, License
 from assignments.services import group_assignment_create
 from ebooks.models import EBook
 from sync.models import AppleEvent, ReconcileRun
+from sync.reconcile import outbox
 from sync.reconcile import push as push_module
 from sync.reconcile.push import Push, reconcile_run_execute
 from sync.reconcile.runs import reconcile_request, reconcile_runs_reap
@@ -67,6 +70,21 @@ def _register_people(reconciler, token, people):
     reconciler.drive(token)
 
 
+def _stranded(book) -> QuerySet[License]:
+    """The book's pending licenses whose request has no answer recorded."""
+    return License.objects.filter(
+        pk__in=[pk for _, pk in outbox.licenses_stranded(token=book.token, ebook_id=book.pk)]
+    )
+
+
+def _killed_after(real):
+    def killed(**kwargs):
+        real(**kwargs)
+        raise Killed
+
+    return killed
+
+
 def test_a_run_killed_before_asking_apple_is_finished_by_the_next(
     reconciler, apple, synced, monkeypatch
 ):
@@ -75,16 +93,15 @@ def test_a_run_killed_before_asking_apple_is_finished_by_the_next(
     book = _books(synced, 2)[1]
     _assign(book, people)
 
-    def killed(self, ebooks, users):
-        raise Killed
-
     with monkeypatch.context() as patch:
-        patch.setattr(Push, "_associate", killed)
+        # Killed once the request's licenses and outbox event are written, before it leaves.
+        patch.setattr(outbox, "license_request_open", _killed_after(outbox.license_request_open))
         reconcile_request(token=synced, trigger=Trigger.MANUAL)
         with pytest.raises(Killed):
             reconciler.settle(synced)
-    stranded = License.objects.filter(ebook=book, state=State.PENDING, event_id="")
+    stranded = _stranded(book)
     assert stranded.count() == 4  # the intention was written, the request never left
+    assert len(set(stranded.values_list("event_id", flat=True))) == 1  # one request, one key
     run = ReconcileRun.objects.get(state=ReconcileRun.State.RUNNING)
     # The dead run blocks the next for minutes, not half an hour.
     assert not reconcile_request(token=synced, trigger=Trigger.MANUAL, enqueue=False).created
@@ -114,7 +131,7 @@ def test_answer_lost_after_apple_queued_the_request_is_never_requested_again(
     apple.set_faults("garbage:next=1:path=/assets/associate")
     first = reconciler.drive(synced)
     assert first.last.state == ReconcileRun.State.PARTIAL
-    assert License.objects.filter(ebook=book, state=State.PENDING, event_id="").count() == 3
+    assert _stranded(book).count() == 3
     License.objects.filter(ebook=book).update(updated_at=timezone.now() - timedelta(minutes=5))
     again = reconciler.drive(synced)
     assert again.write_requests == 0  # Apple already holds them: asked, not bought again
@@ -132,11 +149,44 @@ def test_young_stranded_rows_apple_does_not_list_yet_are_not_requested_again(
     book = _books(synced, 2)[1]
     _assign(book, people)
     with monkeypatch.context() as patch:
-        patch.setattr(Push, "_associate", lambda self, ebooks, users: None)  # lost in flight
+        patch.setattr(AppleClient, "associate", lambda self, **kwargs: [])  # lost in flight
         reconciler.drive(synced)
     again = reconciler.drive(synced)
     assert again.write_requests == 0  # may still be on its way: wait, do not spend twice
-    assert License.objects.filter(ebook=book, state=State.PENDING, event_id="").count() == 2
+    assert _stranded(book).count() == 2
+
+
+def test_killed_after_apple_took_the_request_before_its_answer_was_recorded(
+    reconciler, apple, synced, monkeypatch
+):
+    """The licenses carry the request's key, its event has no Apple id: the next run finds
+    them held in Apple's listing and asks nothing again."""
+    people = PersonFactory.create_batch(3, managed=True)
+    _register_people(reconciler, synced, people)
+    book = _books(synced, 2)[1]
+    _assign(book, people)
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "license_request_answered", lambda **kwargs: _raise(Killed))
+        reconcile_request(token=synced, trigger=Trigger.MANUAL)
+        with pytest.raises(Killed):
+            reconciler.settle(synced)
+    assert _stranded(book).count() == 3
+    assert AppleEvent.objects.get(state=AppleEvent.State.SENDING).license_key.startswith("req:")
+    reconcile_runs_reap(now=timezone.now() + timedelta(minutes=4))
+    reconciler.run_ids.clear()
+    result = reconciler.drive(synced, trigger=Trigger.SYNC)  # nothing else changed
+    assert result.write_requests == 0  # Apple holds them: read from its listing, not bought
+    assert set(License.objects.filter(ebook=book).values_list("state", flat=True)) == {
+        State.ASSIGNED
+    }
+    assert not AppleEvent.objects.filter(state=AppleEvent.State.SENDING).exists()
+    assert _requested_twice(apple) == []
+    # Settled: a run after that has nothing to do.
+    assert reconciler.drive(synced, trigger=Trigger.SYNC).last.progress_total == 0
+
+
+def _raise(error):
+    raise error
 
 
 def test_a_failing_book_is_recorded_and_the_others_go_on(reconciler, apple, synced, monkeypatch):
@@ -458,14 +508,14 @@ def test_licensing_waits_for_the_rest_of_a_runs_registrations(reconciler, apple,
     events = list(AppleEvent.objects.filter(kind=AppleEvent.Kind.USERS).order_by("pk"))
     assert len(events) == 3
     # Apple finished the first batch (as a users read would have shown).
-    AppleUser.objects.filter(event_id=events[0].event_id).update(status="associated")
+    AppleUser.objects.filter(event_id=events[0].license_ref).update(status="associated")
     now = max(e.next_check_at for e in events)
     events_follow_up(token=synced, now=now)
     assert reconciler.run_ids == []  # no run for two people while three are on their way
     state = ReconcileState.objects.get(token=synced)
     assert state.change_seq > state.planned_seq  # owed, not forgotten
     apple.set_event_delay(0)
-    AppleUser.objects.filter(event_id__in=[e.event_id for e in events[1:]]).update(
+    AppleUser.objects.filter(event_id__in=[e.license_ref for e in events[1:]]).update(
         status="associated"
     )
     events_follow_up(token=synced, now=now + timedelta(seconds=10))
@@ -498,4 +548,98 @@ def test_people_past_a_count_that_may_include_licenses_in_flight_are_not_short(
     reconciler.settle(synced)  # the follow-up learns the outcome and queues the licensing run
     states = list(License.objects.filter(ebook=book).values_list("state", flat=True))
     assert states == [State.ASSIGNED] * 6
+    assert _requested_twice(apple) == []
+
+
+def test_licenses_gathered_but_not_written_yet_count_as_in_flight(
+    reconciler, apple, synced, monkeypatch
+):
+    """A book planned in several slices of one step: what earlier slices gathered is written
+    only when its request leaves, yet it counts against the book's licenses. Apple is never
+    asked beyond the count."""
+    people = PersonFactory.create_batch(10, managed=True)
+    _register_people(reconciler, synced, people)
+    scarce, after = _books(synced, 3)[1:]
+    content = decrypt(synced.secret_ciphertext)
+    available = apple.asset(content, scarce.adam_id, scarce.pricing_param)["availableCount"]
+    apple.change_license_count(content, scarce.adam_id, scarce.pricing_param, 5 - available)
+    group = _assign(scarce, people)
+    # A book after it: the scarce book's slices are gathered, not sent one by one.
+    GroupAssignment.objects.create(ebook=after, group=group, intent="available")
+    monkeypatch.setattr(push_module, "PEOPLE_PER_SLICE", 3)
+    result = reconciler.drive(synced)
+    book_key = (scarce.adam_id, scarce.pricing_param)
+    asked = [c for (a, p, c) in apple.requested_licenses if (a, p) == book_key]
+    assert len(asked) == 5
+    states = list(License.objects.filter(ebook=scarce).values_list("state", flat=True))
+    assert sorted(states) == [State.ASSIGNED] * 5 + [State.NOT_ENOUGH] * 5
+    assert result.licenses_assigned == 5 + 10  # and the other book for everyone
+    assert _requested_twice(apple) == []
+
+
+def test_each_request_writes_its_licenses_with_a_key_of_its_own(reconciler, apple, synced):
+    """30 books for the same people go in two requests (maxAssets 25): two keys, each on
+    exactly the licenses its request asked for, each recorded with Apple's event."""
+    people = PersonFactory.create_batch(3, managed=True)
+    _register_people(reconciler, synced, people)
+    group = UserGroupFactory(members=people)
+    books = list(EBook.objects.filter(token=synced, available_count__gte=3).order_by("pk")[1:31])
+    for book in books:
+        GroupAssignment.objects.create(ebook=book, group=group, intent="available")
+    result = reconciler.drive(synced)
+    assert result.write_requests == 2
+    keyed = License.objects.filter(ebook__in=books)
+    by_key: dict[str, set[int]] = {}
+    for ebook_id, key in keyed.values_list("ebook_id", "event_id"):
+        by_key.setdefault(key, set()).add(ebook_id)
+    assert sorted(len(b) for b in by_key.values()) == [5, 25]
+    assert all(keyed.filter(event_id=key).count() == 3 * len(b) for key, b in by_key.items())
+    events = AppleEvent.objects.filter(license_key__in=list(by_key))
+    assert sorted(e.num_requested for e in events) == [15, 75]
+    assert {e.state for e in events} == {AppleEvent.State.DONE}
+    assert all(not e.event_id.startswith("req:") for e in events)  # Apple's id, once answered
+
+
+def test_each_registration_request_carries_a_key_of_its_own(reconciler, apple, synced):
+    from apple.client import clear_service_config_cache
+    from assignments.models import AppleUser
+
+    apple.limits.update({"maxUsers": 2})
+    clear_service_config_cache()
+    people = PersonFactory.create_batch(5, managed=True)
+    _assign(_books(synced)[0], people)
+    result = reconciler.drive(synced)
+    events = AppleEvent.objects.filter(kind=AppleEvent.Kind.USERS)
+    assert events.count() == 3 and result.licenses_assigned == 5
+    users = AppleUser.objects.filter(person__in=people)
+    per_key = sorted(users.filter(event_id=e.license_key).count() for e in events)
+    assert per_key == [1, 2, 2]  # each key on exactly the users of its one request
+    assert all(not e.event_id.startswith("req:") for e in events)  # Apple's ids, answered
+
+
+def test_killed_before_registrations_were_recorded_the_next_run_sends_them_again(
+    reconciler, apple, synced, monkeypatch
+):
+    """Users whose request has no answer recorded are registered again under the same key
+    (Apple refuses a duplicate harmlessly); nothing stays stuck and no license is bought twice."""
+    from assignments.models import AppleUser
+
+    people = PersonFactory.create_batch(3, managed=True)
+    book = _books(synced)[0]
+    _assign(book, people)
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "user_requests_answered", lambda **kwargs: _raise(Killed))
+        reconcile_request(token=synced, trigger=Trigger.MANUAL)
+        with pytest.raises(Killed):
+            reconciler.settle(synced)
+    keys = set(AppleUser.objects.filter(person__in=people).values_list("event_id", flat=True))
+    assert len(keys) == 1 and AppleEvent.objects.get(license_key=keys.pop()).state == "sending"
+    reconcile_runs_reap(now=timezone.now() + timedelta(minutes=4))
+    reconciler.run_ids.clear()
+    result = reconciler.drive(synced)
+    assert result.licenses_assigned == 3
+    assert set(License.objects.filter(ebook=book).values_list("state", flat=True)) == {
+        State.ASSIGNED
+    }
+    assert not AppleEvent.objects.filter(state=AppleEvent.State.SENDING).exists()
     assert _requested_twice(apple) == []

@@ -15,7 +15,7 @@ for them again).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -137,12 +137,6 @@ class Grants:
             key = frozenset(u.client_user_id for u in rows_of)
             self.by_people[key] = Grant(users=rows_of, ebooks=sorted(book_list, key=lambda e: e.pk))
             self.people += len(rows_of)
-
-
-def pieces(grant: Grant, size: int) -> Iterator[list[UserRow]]:
-    """A grant's people in pieces of `size` (a multiple of Apple's request size)."""
-    for start in range(0, len(grant.users), size):
-        yield grant.users[start : start + size]
 
 
 def held_by_other_runs_drop(*, token: VppToken, run_id: int) -> int:

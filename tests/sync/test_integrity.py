@@ -182,3 +182,16 @@ def test_a_full_sync_refreshes_the_apple_users_statistics(generated, sync_now): 
         )
         (estimated,) = cursor.fetchone()
     assert estimated > 0  # -1 or 0: never analyzed since the table was empty
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+def test_the_check_leaves_the_planner_settings_of_the_callers_transaction_alone():
+    """Its hash-join settings are for its own query; a caller's later statements (tests run a
+    whole sync in one transaction) are planned as usual."""
+    mirror_orphans_count(token_id=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_nestloop")
+        nestloop = cursor.fetchone()[0]
+        cursor.execute("SHOW enable_mergejoin")
+        mergejoin = cursor.fetchone()[0]
+    assert (nestloop, mergejoin) == ("on", "on")

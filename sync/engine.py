@@ -4,9 +4,9 @@ Pages are gathered into batches of about 10,000 rows (or half a second's worth),
 in one transaction together with the run's progress and counters, so a run killed at any point
 loses at most the batches in hand; every write is an upsert, so the next run converges to the
 same state. The client reads ahead up to Apple's limit of five pages in parallel; this thread
-prepares each batch in Python (filtering, id mapping, encryption, the licenses' COPY data) while two
-writer threads, each with its own connection, stream the previous ones and wait on the
-database (see WRITERS). (Measured: a deeper queue did not help.)
+prepares each batch in Python (filtering, id mapping, encryption, the licenses' COPY data)
+while two writer threads, each with its own connection, stream the previous ones and wait on
+the database (see WRITERS). (Measured: a deeper queue did not help.)
 
 The two big mirror tables (Apple users, licenses) carry no row-level foreign keys (see their
 models): at a million rows the per-row checks cost more than the rest of the write. A run
@@ -324,8 +324,8 @@ class SyncEngine:
         in WRITERS writer threads pipelined behind it (in any order).
 
         prepare is the batch's pure-Python work (filtering, mapping, encrypting, encoding the
-        licenses' COPY data); the writer streams it and waits on the database, which releases the
-        GIL, so the two overlap instead of queuing behind each other in the writer.
+        licenses' COPY data); the writer streams it and waits on the database, which releases
+        the GIL, so the two overlap instead of queuing behind each other in the writer.
         Each writer has its own connection, so it cannot see the caller's uncommitted rows:
         inside a transaction (tests) this thread writes alone. A writer's error (RunAbandoned
         included) stops the reading and is raised here.

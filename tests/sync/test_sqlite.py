@@ -23,9 +23,11 @@ def test_sqlite_uses_wal_normal_sync_and_a_busy_timeout():
         assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert cursor.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
-        # The sync's writer keeps its batches' index pages cached and checkpoints seldom.
+        # The sync's writer keeps its batches' index pages cached and checkpoints seldom; a
+        # new database (as this test one) has 8 KiB pages.
         assert cursor.execute("PRAGMA cache_size").fetchone()[0] == -32768
-        assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16384
+        assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8192
+        assert cursor.execute("PRAGMA page_size").fetchone()[0] == 8192
     assert connection.transaction_mode == "IMMEDIATE"
 
 

@@ -165,11 +165,7 @@ def test_killed_after_apple_took_the_request_before_its_answer_was_recorded(
     _register_people(reconciler, synced, people)
     book = _books(synced, 2)[1]
     _assign(book, people)
-    with monkeypatch.context() as patch:
-        patch.setattr(outbox, "license_request_answered", lambda **kwargs: _raise(Killed))
-        reconcile_request(token=synced, trigger=Trigger.MANUAL)
-        with pytest.raises(Killed):
-            reconciler.settle(synced)
+    _killed_in(monkeypatch, reconciler, synced, "license_request_answered")
     assert _stranded(book).count() == 3
     assert AppleEvent.objects.get(state=AppleEvent.State.SENDING).license_key.startswith("req:")
     reconcile_runs_reap(now=timezone.now() + timedelta(minutes=4))
@@ -187,6 +183,15 @@ def test_killed_after_apple_took_the_request_before_its_answer_was_recorded(
 
 def _raise(error):
     raise error
+
+
+def _killed_in(monkeypatch, reconciler, synced, name: str) -> None:
+    """A run whose worker dies in outbox.<name>: Apple took the requests, no answer recorded."""
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, name, lambda **kwargs: _raise(Killed))
+        reconcile_request(token=synced, trigger=Trigger.MANUAL)
+        with pytest.raises(Killed):
+            reconciler.settle(synced)
 
 
 def test_a_failing_book_is_recorded_and_the_others_go_on(reconciler, apple, synced, monkeypatch):
@@ -627,11 +632,7 @@ def test_killed_before_registrations_were_recorded_the_next_run_sends_them_again
     people = PersonFactory.create_batch(3, managed=True)
     book = _books(synced)[0]
     _assign(book, people)
-    with monkeypatch.context() as patch:
-        patch.setattr(outbox, "user_requests_answered", lambda **kwargs: _raise(Killed))
-        reconcile_request(token=synced, trigger=Trigger.MANUAL)
-        with pytest.raises(Killed):
-            reconciler.settle(synced)
+    _killed_in(monkeypatch, reconciler, synced, "user_requests_answered")
     keys = set(AppleUser.objects.filter(person__in=people).values_list("event_id", flat=True))
     assert len(keys) == 1 and AppleEvent.objects.get(license_key=keys.pop()).state == "sending"
     reconcile_runs_reap(now=timezone.now() + timedelta(minutes=4))

@@ -16,6 +16,7 @@ from django.db.models import Q
 from PIL import Image
 
 from apple.types import Asset, BookMetadata
+from config.bulk import rows_upsert
 from ebooks.models import EBook
 from tokens.models import VppToken
 
@@ -38,6 +39,7 @@ def _count(value: int | None) -> int:
     return max(0, min(value or 0, INT32_MAX))
 
 
+_COUNT_FIELDS = ("total_count", "assigned_count", "available_count", "retired_count")
 _ADAM_ID, _PRICING_PARAM = (EBook._meta.get_field(name) for name in ("adam_id", "pricing_param"))
 
 
@@ -54,8 +56,8 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
     """Insert or update one page of assets; apps are skipped (rule 5: books only).
 
     Books we know are refreshed by one set-based UPDATE (a sync touches every book's counts
-    and timestamps); only new ones go through the ORM, so columns other apps add get their
-    defaults.
+    and timestamps); new ones are inserted by rows_upsert, which gives the columns other apps
+    add their model defaults.
     """
     books = {
         asset.key: asset for asset in assets if asset.product_type == BOOK and _storable(asset)
@@ -79,6 +81,7 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
         )
     }
     new, known = [], []
+    at = connection.ops.adapt_datetimefield_value(seen_at)  # as the ORM stores it
     for key, asset in books.items():
         values = (
             _count(asset.total_count),
@@ -90,19 +93,16 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
         if before is None:
             counts.added += 1
             new.append(
-                EBook(
-                    token=token,
-                    adam_id=key.adam_id,
-                    pricing_param=key.pricing_param,
-                    unlimited=asset.unlimited,
-                    last_synced_at=seen_at,
-                    counts_as_of=seen_at,
-                    gone_at=None,
-                    total_count=values[0],
-                    assigned_count=values[1],
-                    available_count=values[2],
-                    retired_count=values[3],
-                )
+                {
+                    "token": token.pk,
+                    "adam_id": key.adam_id,
+                    "pricing_param": key.pricing_param,
+                    "unlimited": asset.unlimited,
+                    "last_synced_at": at,
+                    "counts_as_of": at,
+                    "gone_at": None,
+                    **dict(zip(_COUNT_FIELDS, values, strict=True)),
+                }
             )
             continue
         if before[7] is not None or before[3:7] != values:
@@ -110,20 +110,11 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
         known.append((before[0], *values, asset.unlimited))
     if new:
         # A concurrent run may have added the same book: theirs stands, ours refreshes it.
-        EBook.objects.bulk_create(
-            new,
-            update_conflicts=True,
-            unique_fields=["token", "adam_id", "pricing_param"],
-            update_fields=[
-                "total_count",
-                "assigned_count",
-                "available_count",
-                "retired_count",
-                "unlimited",
-                "last_synced_at",
-                "counts_as_of",
-                "gone_at",
-            ],
+        rows_upsert(
+            EBook,
+            conflict=("token", "adam_id", "pricing_param"),
+            update=(*_COUNT_FIELDS, "unlimited", "last_synced_at", "counts_as_of", "gone_at"),
+            rows=new,
         )
     if known:
         _ebooks_refresh(rows=known, seen_at=seen_at)

@@ -18,12 +18,14 @@ that read the licenses in full ends with a set-based anti-join over the token
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -117,6 +119,10 @@ class SyncEngine:
 
     def execute(self) -> None:
         """All phases in order; raises AppleError or RunAbandoned."""
+        with _collector_spares_older_objects():
+            self._phases()
+
+    def _phases(self) -> None:
         self._claim()
         self._books()
         self.books_done = True
@@ -235,8 +241,9 @@ class SyncEngine:
                 )
 
         self._write_batches(self._batches(paged), prepare, write)
-        if full:
+        if full and not fresh:  # a first run inserted every row it has: none went unseen
             apple_users_retire_unseen(token=self.token, seen_since=self.started_at)
+        if full:
             apple_users_analyze()  # the licenses' user look-ups are planned from these
         self._save_version("users_version_id", paged.version_id)
 
@@ -492,6 +499,24 @@ class _PipelineStats:
             f"reader CPU {self.reader_cpu:.2f} s, waited {self.reader_blocked:.2f} s; "
             f"writers CPU {self.writer_cpu:.2f} s, idle {self.writer_idle:.2f} s (summed)"
         )
+
+
+@contextmanager
+def _collector_spares_older_objects() -> Iterator[None]:
+    """Python's cyclic garbage collector skips the objects that existed before the run.
+
+    A full sync allocates millions of objects (pages of JSON, batches), and every so often the
+    collector walks every container the process holds, the worker's modules and classes
+    included, while all threads wait: 0.4 s of a full sync's 5.5 CPU-seconds of Python went
+    to its seven full collections. Those older objects live as long as the worker anyway; the
+    run's own are collected as usual. (Process-wide: a second run side by side only loses
+    the saving when the first one ends.)
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _fast_commit() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from apple.simulator import Simulator
 from assignments.models import AppleUser, License
 from ebooks.models import EBook
+from sync.engine import SyncEngine
 from sync.models import SyncCursor, SyncRun
 from tests.sync.conftest import snapshot
 from tokens.clients import client_user_id_prefix
@@ -249,3 +252,25 @@ def test_books_apple_lists_with_ids_no_column_holds_are_skipped_not_fatal(
     assert run.state == State.SUCCEEDED
     books = set(EBook.objects.filter(token=vpp_token).values_list("adam_id", "pricing_param"))
     assert books and not books & set(garbage)
+
+
+def test_the_collector_spares_the_objects_older_than_the_run_while_it_runs(
+    generated, sync_now, monkeypatch
+):
+    """A full collection walks every object the worker holds; during a run it walks only the
+    run's own (the objects from before are frozen), and after the run everything is back."""
+    _, token, _ = generated()
+    frozen_during = []
+    real_users = SyncEngine._users
+
+    def users(engine, **kwargs):
+        frozen_during.append(gc.get_freeze_count())
+        return real_users(engine, **kwargs)
+
+    monkeypatch.setattr(SyncEngine, "_users", users)
+    before = gc.get_freeze_count()
+
+    assert sync_now(token, full=True).state == State.SUCCEEDED
+
+    assert frozen_during[0] > before
+    assert gc.get_freeze_count() == before

@@ -13,6 +13,7 @@ from typing import Any
 
 from apple.types import Assignment, User
 from assignments.bulk_sql import (
+    LicenseRows,
     apple_user_ids_resolve,
     apple_users_upsert_rows,
     licenses_assigned_upsert,
@@ -166,8 +167,7 @@ class PreparedLicenses:
     """A batch of licenses made ready to write without touching the database."""
 
     counts: PageCounts
-    # (ebook id, Apple user id) → person id; a dict, since Apple may list a license twice.
-    rows: dict[tuple[int, int], int | None]
+    rows: LicenseRows
     unknown: list[tuple[int, str]]  # (ebook id, clientUserId) of users the map lacked
     copy_payload: bytes | None  # rows as binary COPY data (PostgreSQL)
 
@@ -187,7 +187,8 @@ def licenses_prepare_from_apple(
     the writer resolves it.
     """
     counts = PageCounts()
-    rows: dict[tuple[int, int], int | None] = {}
+    rows = LicenseRows()
+    add_ebook, add_holder = rows.ebook_ids.append, rows.holders.append
     unknown: list[tuple[int, str]] = []
     ebook_of, user_of = ebook_ids.get, user_ids.get
     seen = skipped = foreign = 0
@@ -213,7 +214,8 @@ def licenses_prepare_from_apple(
             else:  # not an id we made, though it starts like one
                 foreign += 1
         else:
-            rows[(ebook_id, user[0])] = user[1]
+            add_ebook(ebook_id)
+            add_holder(user)
     counts.skipped, counts.foreign, counts.ours = skipped, foreign, seen - skipped - foreign
     payload = licenses_copy_payload(rows) if copy_payload and rows else None
     return PreparedLicenses(counts, rows, unknown, payload)
@@ -241,7 +243,7 @@ def licenses_write(
 ) -> PageCounts:
     """The database half of licenses_upsert_from_apple: resolve unknown users, then write."""
     counts, rows = prepared.counts, prepared.rows
-    extra: dict[tuple[int, int], int | None] = {}  # rows of the users resolved here
+    extra = LicenseRows()  # rows of the users resolved here
     if prepared.unknown:
         user_ids.update(
             apple_user_ids_resolve(
@@ -251,9 +253,7 @@ def licenses_write(
             )
         )
         for ebook_id, client_user_id in prepared.unknown:
-            user_id, person_id = user_ids[client_user_id]
-            if (ebook_id, user_id) not in rows:  # a row staged twice would fail the upsert
-                extra[(ebook_id, user_id)] = person_id
+            extra.add(ebook_id, user_ids[client_user_id])
     if not rows and not extra:
         return counts
     written = licenses_assigned_upsert(

@@ -9,6 +9,7 @@ from django.utils import timezone
 from assignments import apple_records
 from assignments.bulk_sql import (
     _CHECK_PLANNER_SETTINGS,
+    LicenseRows,
     apple_users_upsert_rows,
     licenses_assigned_upsert,
     mirror_orphans_count,
@@ -110,9 +111,11 @@ def test_plain_inserts_that_meet_an_existing_license_fall_back_to_the_upsert(gen
     sync_now(token, full=True)
     license = License.objects.filter(token=token).order_by("pk").first()
     License.objects.filter(pk=license.pk).update(state=License.State.PENDING)
+    rows = LicenseRows()
+    rows.add(license.ebook_id, (license.apple_user_id, license.person_id))
     written = licenses_assigned_upsert(
         token_id=token.pk,
-        rows={(license.ebook_id, license.apple_user_id): license.person_id},
+        rows=rows,
         at=timezone.now(),
         fresh=True,
     )

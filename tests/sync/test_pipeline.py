@@ -22,6 +22,7 @@ from assignments.apple_records import (
 )
 from assignments.bulk_sql import (
     NO_PERSON,
+    LicenseRows,
     _binary_cursor,
     copy_binary_bigint_rows,
     int8_array,
@@ -166,6 +167,28 @@ def test_a_user_resolved_by_the_writer_meanwhile_is_not_staged_twice():
 
 
 @pytest.mark.django_db
+def test_a_license_apple_lists_twice_in_a_batch_is_written_once():
+    ebook = EBookFactory()
+    token = ebook.token
+    user = AppleUserFactory(token=token, person=None, client_user_id=f"{PREFIX}twice")
+    twice = [_assignment(ebook, user.client_user_id)] * 2
+
+    for fresh in (True, False):
+        prepared = licenses_prepare_from_apple(
+            twice,
+            ebook_ids={(ebook.adam_id, ebook.pricing_param): ebook.pk},
+            user_ids={user.client_user_id: (user.pk, None)},
+            prefix=PREFIX,
+            copy_payload=connection.vendor == "postgresql",
+        )
+        counts = licenses_write(
+            token=token, prepared=prepared, user_ids={}, seen_at=timezone.now(), fresh=fresh
+        )
+        assert counts.ours == 2  # as Apple listed them
+        assert License.objects.filter(apple_user=user).count() == 1
+
+
+@pytest.mark.django_db
 def test_users_copied_read_back_exactly_with_non_ascii_text():
     token = VppTokenFactory()
     users = [  # Apple's JSON objects, as the sync reads them
@@ -216,7 +239,7 @@ def test_bigint_copy_rows_match_row_by_row_packing():
         struct.pack("!hiqiqiq", 3, 8, a, 8, b, 8, c) for a, b, c in zip(*columns, strict=True)
     )
     assert copy_binary_bigint_rows(columns) == expected
-    assert licenses_copy_payload({}) == b""
+    assert licenses_copy_payload(LicenseRows()) == b""
 
 
 @pytest.mark.django_db
@@ -241,7 +264,7 @@ def test_assignment_entries_with_values_of_the_wrong_type_are_skipped_not_fatal(
     )
 
     assert (prepared.counts.ours, prepared.counts.skipped) == (1, 4)
-    assert prepared.rows == {(ebook.pk, user.pk): None}
+    assert prepared.rows.as_dict() == {(ebook.pk, user.pk): None}
 
 
 @pytest.mark.django_db

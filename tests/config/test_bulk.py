@@ -56,3 +56,16 @@ def test_a_conflicting_row_updates_only_the_named_fields():
     book = EBook.objects.get(token=token, adam_id="1")
     assert (book.total_count, book.title) == (9, "Kept")
     assert EBook.objects.filter(token=token).count() == 1
+
+
+def test_text_with_array_syntax_and_odd_bytes_reads_back_exactly():
+    """PostgreSQL gets the rows as arrays: quotes, commas, braces, backslashes, newlines and
+    non-ASCII text in a value must not be read as array syntax."""
+    token = VppTokenFactory()
+    odd = ['a"b', "c,d", "{e}", "f\\g", "h\ni", "NULL", "", "ü 書"]
+    rows = [{**_book(token, str(n), n), "title": title} for n, title in enumerate(odd)]
+
+    rows_upsert(EBook, conflict=("token", "adam_id", "pricing_param"), update=(), rows=rows)
+
+    titles = dict(EBook.objects.filter(token=token).values_list("adam_id", "title"))
+    assert titles == {str(n): title for n, title in enumerate(odd)}

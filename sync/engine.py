@@ -37,6 +37,7 @@ from django.utils import timezone
 from apple.client import AppleClient
 from apple.errors import AppleError, AppleRequestError, ClaimedElsewhereError
 from apple.paging import Paged
+from apple.types import BookMetadata
 from assignments.apple_records import (
     apple_users_prepare,
     apple_users_retire_unseen,
@@ -186,7 +187,7 @@ class SyncEngine:
         country = (self.token.country_code or "us").lower()
         platform = self.token.store_platform or "volumestore"
 
-        def look_up(batch: list[str]) -> dict | AppleError:
+        def look_up(batch: list[str]) -> dict[str, BookMetadata] | AppleError:
             try:
                 return self.client.lookup_metadata(batch, country=country, platform=platform)
             except AppleError as error:

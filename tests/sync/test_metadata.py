@@ -48,18 +48,24 @@ class LookUps:
                 self.in_flight -= 1
 
 
+def _synced(make, sync_now, monkeypatch, *, books: int, fail_call: int | None = None):
+    """A first sync of a token with this many books (make: the generated fixture), two
+    adamIds a look-up."""
+    monkeypatch.setattr(engine, "METADATA_BATCH", 2)
+    _, token, _ = make(books=books)
+    look_ups = LookUps(monkeypatch, fail_call=fail_call)
+    run = sync_now(token, full=True)
+    assert run.state == SyncRun.State.SUCCEEDED, run.error_message
+    return token, look_ups
+
+
 def test_look_ups_run_side_by_side_never_more_than_apples_limit(
     generated,  # noqa: F811
     sync_now,
     monkeypatch,
 ):
-    monkeypatch.setattr(engine, "METADATA_BATCH", 2)
-    _, token, _ = generated(books=24)
-    look_ups = LookUps(monkeypatch)
+    token, look_ups = _synced(generated, sync_now, monkeypatch, books=24)
 
-    run = sync_now(token, full=True)
-
-    assert run.state == SyncRun.State.SUCCEEDED, run.error_message
     books = EBook.objects.filter(token=token)
     adam_ids = set(books.values_list("adam_id", flat=True))  # an edition shares its book's
     assert look_ups.calls == (len(adam_ids) + 1) // 2
@@ -72,13 +78,8 @@ def test_a_failed_look_up_leaves_its_books_for_the_next_run_and_writes_the_other
     sync_now,
     monkeypatch,
 ):
-    monkeypatch.setattr(engine, "METADATA_BATCH", 2)
-    _, token, _ = generated(books=12)
-    look_ups = LookUps(monkeypatch, fail_call=1)
+    token, look_ups = _synced(generated, sync_now, monkeypatch, books=12, fail_call=1)
 
-    run = sync_now(token, full=True)
-
-    assert run.state == SyncRun.State.SUCCEEDED, run.error_message
     assert len(look_ups.failed) == 2
     waiting = EBook.objects.filter(token=token, metadata_fetched_at__isnull=True)
     assert sorted(waiting.values_list("adam_id", flat=True)) == sorted(look_ups.failed)

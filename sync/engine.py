@@ -195,7 +195,7 @@ class SyncEngine:
 
         # The look-ups wait on Apple, the writes on the database: up to Apple's limit of
         # five requests in flight while this thread writes what came back (a first sync's
-        # 2,000 books: 0.3 → 0.1 s).
+        # 2,000 books: 0.31 → 0.22 s).
         pool = ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix="apple-lookup")
         try:
             for batch, metadata in zip(batches, pool.map(look_up, batches), strict=True):

@@ -176,13 +176,6 @@ class LicenseRows:
             for ebook, (user, person) in zip(self.ebook_ids, self.holders, strict=True)
         ]
 
-    def as_dict(self) -> dict[tuple[int, int], int | None]:
-        """(book id, Apple user id) → person id, one entry per license."""
-        return {
-            (ebook, user): person
-            for ebook, (user, person) in zip(self.ebook_ids, self.holders, strict=True)
-        }
-
 
 def licenses_copy_payload(rows: LicenseRows) -> bytes:
     """Rows as binary COPY rows of the license stage (apple_user_id, ebook_id, person_id;

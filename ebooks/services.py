@@ -117,14 +117,14 @@ def ebooks_upsert(*, token: VppToken, assets: list[Asset], seen_at: datetime) ->
             rows=new,
         )
     if known:
-        _ebooks_refresh(rows=known, seen_at=seen_at)
+        _ebooks_refresh(rows=known, at=at)
     return counts
 
 
-def _ebooks_refresh(*, rows: list[tuple], seen_at: datetime) -> None:
-    """(id, total, assigned, available, retired, unlimited) rows: counts, seen now, not gone."""
+def _ebooks_refresh(*, rows: list[tuple], at) -> None:
+    """(id, total, assigned, available, retired, unlimited) rows: counts, seen at `at` (as
+    the ORM stores it), not gone."""
     table = EBook._meta.db_table
-    at = connection.ops.adapt_datetimefield_value(seen_at)  # as the ORM stores it
     columns = (
         "total_count = %s, assigned_count = %s, available_count = %s, retired_count = %s, "
         "unlimited = %s, last_synced_at = %s, counts_as_of = %s, gone_at = NULL"

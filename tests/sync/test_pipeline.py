@@ -264,7 +264,7 @@ def test_assignment_entries_with_values_of_the_wrong_type_are_skipped_not_fatal(
     )
 
     assert (prepared.counts.ours, prepared.counts.skipped) == (1, 4)
-    assert prepared.rows.as_dict() == {(ebook.pk, user.pk): None}
+    assert prepared.rows.staged() == [(user.pk, ebook.pk, NO_PERSON)]
 
 
 @pytest.mark.django_db

@@ -63,12 +63,13 @@ def test_503_naming_the_worker_when_no_worker_answers(operator_client):
 def test_503_naming_the_broker_when_it_is_unreachable(operator_client):
     # Port 1 on loopback: nothing listens there, so the connection is refused. conf.update and
     # an explicit restore: monkeypatch's undo leaves Celery's broker_write_url patched.
-    saved = app.conf.get("broker_write_url")
-    app.conf.update(broker_write_url="redis://:secret-pw@127.0.0.1:1/0")
+    # No broker_transport: a Redis deployment has none (the embedded broker's would win).
+    saved = {key: app.conf.get(key) for key in ("broker_write_url", "broker_transport")}
+    app.conf.update(broker_write_url="redis://:secret-pw@127.0.0.1:1/0", broker_transport=None)
     try:
         response = operator_client.get(DETAIL)
     finally:
-        app.conf.update(broker_write_url=saved)
+        app.conf.update(saved)
     body = response.json()
     assert response.status_code == 503
     assert "broker" in body["failing"]

@@ -32,9 +32,13 @@ def broker_down(dead_broker_url):
 
     # conf.update, not monkeypatch: undoing a setattr on Celery's settings leaves the patched
     # broker_write_url behind (its getter falls back to broker_url), breaking later tests.
-    saved = {key: app.conf.get(key) for key in ("broker_url", "broker_write_url")}
+    # No broker_transport: a Redis deployment has none (the embedded broker's would win).
+    keys = ("broker_url", "broker_write_url", "broker_transport")
+    saved = {key: app.conf.get(key) for key in keys}
     _reset_publisher_pools(app)
-    app.conf.update(broker_url=dead_broker_url, broker_write_url=dead_broker_url)
+    app.conf.update(
+        broker_url=dead_broker_url, broker_write_url=dead_broker_url, broker_transport=None
+    )
     try:
         yield app
     finally:

@@ -6,6 +6,7 @@ import gc
 
 import pytest
 
+from apple.errors import AppleRequestError
 from apple.simulator import Simulator
 from assignments.models import AppleUser, License
 from ebooks.models import EBook
@@ -254,23 +255,53 @@ def test_books_apple_lists_with_ids_no_column_holds_are_skipped_not_fatal(
     assert books and not books & set(garbage)
 
 
-def test_the_collector_spares_the_objects_older_than_the_run_while_it_runs(
-    generated, sync_now, monkeypatch
-):
-    """A full collection walks every object the worker holds; during a run it walks only the
-    run's own (the objects from before are frozen), and after the run everything is back."""
-    _, token, _ = generated()
-    frozen_during = []
+def _collector_enabled_during_users(monkeypatch) -> list[bool]:
+    """Whether Python's cyclic collector was on while each run read its users."""
+    seen: list[bool] = []
     real_users = SyncEngine._users
 
     def users(engine, **kwargs):
-        frozen_during.append(gc.get_freeze_count())
+        seen.append(gc.isenabled())
         return real_users(engine, **kwargs)
 
     monkeypatch.setattr(SyncEngine, "_users", users)
-    before = gc.get_freeze_count()
+    return seen
+
+
+def test_the_collector_is_paused_while_a_run_works_and_back_on_after_it(
+    generated, sync_now, monkeypatch
+):
+    """Each collection stops every thread of the worker: none runs during a sync, and the
+    collector is on again once the run has ended, failed runs included."""
+    _, token, _ = generated()
+    during = _collector_enabled_during_users(monkeypatch)
+    assert gc.isenabled()
 
     assert sync_now(token, full=True).state == State.SUCCEEDED
+    assert during == [False]
+    assert gc.isenabled()
 
-    assert frozen_during[0] > before
-    assert gc.get_freeze_count() == before
+    monkeypatch.setattr(SyncEngine, "_assignments", _raise_apple_error)
+    assert sync_now(token, full=True).state == State.PARTIAL
+    assert during == [False, False]
+    assert gc.isenabled()
+
+
+def test_a_run_leaves_a_collector_someone_else_paused_as_it_found_it(
+    generated, sync_now, monkeypatch
+):
+    """A second run side by side (or the host) paused it first: ending this run must not turn
+    it back on under them."""
+    _, token, _ = generated()
+    during = _collector_enabled_during_users(monkeypatch)
+    gc.disable()
+    try:
+        assert sync_now(token, full=True).state == State.SUCCEEDED
+        assert during == [False]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def _raise_apple_error(engine, **kwargs):
+    raise AppleRequestError("Apple refused the listing", error_number=9602)

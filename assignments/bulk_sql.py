@@ -361,8 +361,6 @@ def mirror_orphans_count(*, token_id: int) -> dict[str, int]:
     The mirror tables carry no row-level foreign keys (see License): this set-based check, run
     after a sync that read all of a token's licenses, is what proves their references hold.
     """
-    ebook_table = License._meta.get_field("ebook").related_model._meta.db_table
-    person_table = License._meta.get_field("person").related_model._meta.db_table
     token_table = License._meta.get_field("token").related_model._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -375,8 +373,8 @@ def mirror_orphans_count(*, token_id: int) -> dict[str, int]:
             "COUNT(CASE WHEN l.person_id IS NOT NULL AND p.id IS NULL THEN 1 END) "
             f"FROM {LICENSE_TABLE} AS l "
             f"LEFT JOIN {APPLE_USER_TABLE} AS u ON u.id = l.apple_user_id "
-            f"LEFT JOIN {ebook_table} AS e ON e.id = l.ebook_id "
-            f"LEFT JOIN {person_table} AS p ON p.id = l.person_id "
+            f"LEFT JOIN {_EBOOK_TABLE} AS e ON e.id = l.ebook_id "
+            f"LEFT JOIN {_PERSON_TABLE} AS p ON p.id = l.person_id "
             "WHERE l.token_id = %s",
             [token_id],
         )
